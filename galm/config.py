@@ -1,0 +1,59 @@
+"""The configuration of a galm run: one typed tree, from defaults, a YAML file and overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from galm.data.synthetic import SyntheticConfig
+from galm.space import SpaceConfig
+from galm.train import TrainConfig
+from galm.typed_config import ConfigError, load_config
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the attribute domain comes from."""
+
+    # 'synthetic' for the built-in generator, or the directory of a prepared domain.
+    source: str = "synthetic"
+    # Which synthetic domain (syn1, syn2, ...) when source is 'synthetic'.
+    domain: str = "syn1"
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass(frozen=True)
+class GalmConfig:
+    """Everything a run reads; the resolved copy is written into every run directory."""
+
+    seed: int = 0
+    # 'auto' (CUDA when available, else CPU), 'cpu', 'cuda', 'cuda:1', ...
+    device: str = "auto"
+    # CPU threads for torch; 0 keeps torch's default.
+    threads: int = 0
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def check(self) -> None:
+        """Cross-field checks that single fields cannot express."""
+        if self.data.source == "synthetic" and self.data.synthetic.resolution != self.space.resolution:
+            raise ConfigError(
+                f"data.synthetic.resolution ({self.data.synthetic.resolution}) must equal "
+                f"space.resolution ({self.space.resolution})"
+            )
+        if self.threads < 0:
+            raise ConfigError(f"threads must be 0 (torch default) or positive, got {self.threads}")
+
+
+def read_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> GalmConfig:
+    """Defaults, updated by the YAML file at `path`, then by `key=value` overrides; checked."""
+    try:
+        config = load_config(GalmConfig, path, overrides)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:  # a dataclass's own validation (e.g. SpaceConfig)
+        raise ConfigError(str(error)) from error
+    config.check()
+    return config

@@ -1,0 +1,163 @@
+"""Attribute metrics: per-attribute ROC AUC, mAUC, and the accuracies a search uses as rewards.
+
+Labels are float arrays in which NaN marks an unknown label. An attribute whose known labels on a
+split are all one value (or that has none) has no defined AUC: it is excluded from the mean and
+counted, never scored 0.5, so that mAUC figures stay comparable across splits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+__all__ = [
+    "AucReport",
+    "attribute_aucs",
+    "binary_auc",
+    "binary_accuracy",
+    "balanced_accuracy",
+]
+
+
+@dataclass(frozen=True)
+class AucReport:
+    """Per-attribute AUCs on one split, their mean, and the attributes whose AUC is undefined."""
+
+    per_attribute_auc: dict[str, float]
+    undefined_attributes: list[str] = field(default_factory=list)
+    split: str = ""
+
+    @property
+    def n_attributes_scored(self) -> int:
+        return len(self.per_attribute_auc)
+
+    @property
+    def n_attributes_undefined(self) -> int:
+        return len(self.undefined_attributes)
+
+    @property
+    def mauc(self) -> float:
+        """Mean AUC over the scored attributes; NaN when none could be scored."""
+        if not self.per_attribute_auc:
+            return math.nan
+        return float(np.mean(list(self.per_attribute_auc.values())))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict (a NaN mAUC becomes null, which strict JSON readers accept)."""
+        mauc = self.mauc
+        return {
+            "split": self.split,
+            "mauc": None if math.isnan(mauc) else mauc,
+            "n_attributes_scored": self.n_attributes_scored,
+            "n_attributes_undefined": self.n_attributes_undefined,
+            "per_attribute_auc": dict(self.per_attribute_auc),
+            "undefined_attributes": list(self.undefined_attributes),
+        }
+
+
+def _as_numpy(values: Any) -> np.ndarray:
+    """Converts a NumPy array, torch tensor or sequence to a float64 array."""
+    if hasattr(values, "detach"):  # torch.Tensor, without importing torch here
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def _check_labels(labels: np.ndarray, name: str = "labels") -> None:
+    """Rejects labels other than 0, 1 and NaN, which would silently change the positive class."""
+    known = labels[~np.isnan(labels)]
+    bad = known[(known != 0) & (known != 1)]
+    if bad.size:
+        raise ValueError(f"{name} must be 0, 1 or NaN (unknown); found {bad[0]!r}")
+
+
+def binary_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """ROC AUC of one attribute by the Mann-Whitney rank statistic (ties count one half).
+
+    Equal to ``sklearn.metrics.roc_auc_score`` including ties. Rows with NaN labels are dropped;
+    NaN is returned when the known labels do not contain both classes.
+    """
+    scores = _as_numpy(scores).ravel()
+    labels = _as_numpy(labels).ravel()
+    if scores.shape != labels.shape:
+        raise ValueError(f"scores {scores.shape} and labels {labels.shape} differ in shape")
+    _check_labels(labels)
+    known = ~np.isnan(labels)
+    scores, labels = scores[known], labels[known]
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores of labelled rows must be finite")
+    positive = labels == 1
+    n_pos = int(positive.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = rankdata(scores, method="average")
+    u_statistic = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u_statistic / (n_pos * n_neg))
+
+
+def attribute_aucs(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    attribute_names: Sequence[str],
+    split: str = "",
+) -> AucReport:
+    """Per-attribute AUCs of (N, A) scores against (N, A) labels; NaN labels are ignored."""
+    scores = _as_numpy(scores)
+    labels = _as_numpy(labels)
+    if scores.ndim != 2 or scores.shape != labels.shape:
+        raise ValueError(
+            f"scores and labels must both be (N, A); got {scores.shape} and {labels.shape}"
+        )
+    names = list(attribute_names)
+    if len(names) != scores.shape[1]:
+        raise ValueError(f"{len(names)} attribute names for {scores.shape[1]} attribute columns")
+    if len(set(names)) != len(names):
+        raise ValueError("attribute names must be unique")
+    _check_labels(labels)
+    scored: dict[str, float] = {}
+    undefined: list[str] = []
+    for column, name in enumerate(names):
+        auc = binary_auc(scores[:, column], labels[:, column])
+        if math.isnan(auc):
+            undefined.append(name)
+        else:
+            scored[name] = auc
+    return AucReport(per_attribute_auc=scored, undefined_attributes=undefined, split=split)
+
+
+def _known_predictions(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes (logit > 0) and labels of the rows whose label is known."""
+    logits = _as_numpy(logits).ravel()
+    labels = _as_numpy(labels).ravel()
+    if logits.shape != labels.shape:
+        raise ValueError(f"logits {logits.shape} and labels {labels.shape} differ in shape")
+    _check_labels(labels)
+    known = ~np.isnan(labels)
+    return logits[known] > 0, labels[known] == 1
+
+
+def binary_accuracy(logits: Any, labels: Any) -> float:
+    """Fraction of labelled rows whose sign of the logit matches the label; NaN if none labelled."""
+    predicted, actual = _known_predictions(logits, labels)
+    if actual.size == 0:
+        return math.nan
+    return float(np.mean(predicted == actual))
+
+
+def balanced_accuracy(logits: Any, labels: Any) -> float:
+    """Mean of the recalls of the classes present among labelled rows; NaN if none labelled.
+
+    Robust to the heavy class imbalance of most attributes, where plain accuracy rewards a head
+    that always answers "absent". With one class present it is that class's recall (as sklearn).
+    """
+    predicted, actual = _known_predictions(logits, labels)
+    recalls = [
+        float(np.mean(predicted[actual == cls] == cls))
+        for cls in (False, True)
+        if np.any(actual == cls)
+    ]
+    return float(np.mean(recalls)) if recalls else math.nan
