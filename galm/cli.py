@@ -11,11 +11,14 @@ from typing import Sequence
 from galm import __version__
 from galm.config import GalmConfig, read_config
 from galm.data.sources import open_domain
+from galm.demo import DEMO_OVERRIDES, run_demo
+from galm.search import DerivedHead
 from galm.evaluate import AucReport
 from galm.retrain import architectures_record, resolve_architectures, train_and_evaluate
 from galm.rundir import RunDirectory, write_json
 from galm.runtime import configure_threads, resolve_device, seed_everything
 from galm.space import SearchSpace
+from galm.workflow import config_domain, derive_run, evaluate_run, retrain_run, run_config, search_run
 from galm.typed_config import ConfigError, to_mapping, yaml_text
 
 
@@ -50,9 +53,38 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. c4k3s12-c5k5s3-f128-f64-o2 (default: random)",
     )
 
+    search = commands.add_parser(
+        "search",
+        help="run the GALM search (Algorithm 1) and derive one architecture per attribute",
+        description="Alternate training of the shared weights and of the ARM + MNAS controller by "
+        "REINFORCE, checkpointing after every episode; then derive the final architectures "
+        "(architectures.json) and the ARM attribute similarities (arm.json).",
+    )
+    _add_config_arguments(search)
+    search.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue a stopped search from its last checkpoint (its config is reused)")
+    search.add_argument("--retrain", action="store_true",
+                        help="also retrain the derived network on train+val and score it on the test split")
+
+    derive = commands.add_parser("derive", help="derive the final architectures again from a search checkpoint")
+    derive.add_argument("run", type=Path, metavar="RUN_DIR")
+    derive.add_argument("--method", choices=("argmax", "best_of_k"), help="default: the run's search.derive")
+    derive.add_argument("--samples", type=int, help="k for best_of_k (default: the run's search.derive_samples)")
+
+    retrain = commands.add_parser(
+        "retrain", help="train the derived network from scratch on train+val, then score it on the test split"
+    )
+    retrain.add_argument("run", type=Path, metavar="RUN_DIR")
+
+    evaluate = commands.add_parser("evaluate", help="score a run's trained network on a split")
+    evaluate.add_argument("run", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("--split", default="test", help="train, val or test (default: test)")
+
     demo = commands.add_parser(
-        "demo", help="the main job on the built-in synthetic data, with a short summary",
-        description="Train on the built-in synthetic domain and print the per-attribute AUC and mAUC.",
+        "demo", help="search -> derive -> retrain -> evaluate on the built-in data, against a random control",
+        description="The main job on the built-in synthetic domain with a small budget: a GALM search, "
+        "the derived network retrained and scored on unseen classes, next to random architectures "
+        "retrained with the same budget, and the most frequent design choices.",
     )
     _add_config_arguments(demo)
 
@@ -107,9 +139,73 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_search(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        if args.config is not None or args.overrides:
+            raise ValueError("--resume continues a run with its own config.yaml; --config and --set are not allowed")
+        run = RunDirectory.open(args.resume)
+        config = run_config(run)
+        configure_threads(config.threads)
+        seed_everything(config.seed)
+        RunDirectory.create(run.path, to_mapping(config), exist_ok=True)  # records the resume in run.json
+    else:
+        config = _load(args)
+        config_domain(config)  # fail on bad data before creating the run directory
+        run = _run_dir(args, config)
+    device = resolve_device(config.device)
+    print(f"galm search: run directory {run.path} on {device}")
+    heads = search_run(run, config, device, resume=args.resume is not None)
+    _print_heads(heads)
+    print(f"architectures: {run.architectures_path}")
+    if args.retrain:
+        _print_report(retrain_run(run, device), "Searched network, retrained on train+val")
+    return 0
+
+
+def _print_heads(heads: list[DerivedHead]) -> None:
+    width = max(len(h.attribute) for h in heads)
+    print(f"\n{'attribute':<{width}}  {'architecture':<30} {'p(policy)':>9} {'val reward':>10}")
+    for h in heads:
+        print(f"{h.attribute:<{width}}  {h.architecture.short():<30} {h.probability:>9.3f} {h.val_reward:>10.3f}")
+
+
+def command_derive(args: argparse.Namespace) -> int:
+    run = RunDirectory.open(args.run)
+    config = run_config(run)
+    heads = derive_run(run, resolve_device(config.device), args.method, args.samples)
+    _print_heads(heads)
+    print(f"architectures: {run.architectures_path}")
+    return 0
+
+
+def command_retrain(args: argparse.Namespace) -> int:
+    run = RunDirectory.open(args.run)
+    config = run_config(run)
+    configure_threads(config.threads)
+    report = retrain_run(run, resolve_device(config.device))
+    _print_report(report, "Searched network, retrained")
+    print(f"results: {run.results_path}")
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    run = RunDirectory.open(args.run)
+    config = run_config(run)
+    _print_report(evaluate_run(run, args.split, resolve_device(config.device)), f"Trained network of {run.path}")
+    return 0
+
+
 def command_demo(args: argparse.Namespace) -> int:
-    args.arch = "random"
-    return command_train(args)
+    config = read_config(args.config, [*DEMO_OVERRIDES, *args.overrides])
+    configure_threads(config.threads)
+    seed_everything(config.seed)
+    run = _run_dir(args, config)
+    device = resolve_device(config.device)
+    print(f"galm demo: GALM search on {config.data.domain} ({config.search.episodes} episodes), "
+          f"then retraining; run directory {run.path}")
+    summary = run_demo(run, config, device)
+    print(summary)
+    return 0
 
 
 def command_space(args: argparse.Namespace) -> int:
@@ -125,7 +221,10 @@ def command_config(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": command_train, "demo": command_demo, "space": command_space, "config": command_config}
+COMMANDS = {
+    "train": command_train, "search": command_search, "derive": command_derive, "retrain": command_retrain,
+    "evaluate": command_evaluate, "demo": command_demo, "space": command_space, "config": command_config,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

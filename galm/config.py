@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from galm.data.synthetic import SyntheticConfig
+from galm.search import ControllerConfig, SearchConfig
 from galm.space import SpaceConfig
 from galm.train import TrainConfig
 from galm.typed_config import ConfigError, load_config
@@ -35,6 +36,8 @@ class GalmConfig:
     space: SpaceConfig = field(default_factory=SpaceConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
 
     def check(self) -> None:
         """Cross-field checks that single fields cannot express."""
@@ -43,6 +46,11 @@ class GalmConfig:
                 f"data.synthetic.resolution ({self.data.synthetic.resolution}) must equal "
                 f"space.resolution ({self.space.resolution})"
             )
+        for name in ("episodes", "controller_steps", "batch_size", "derive_samples"):
+            if getattr(self.search, name) < 0:
+                raise ConfigError(f"search.{name} must not be negative, got {getattr(self.search, name)}")
+        if self.search.warmup_episodes > self.search.episodes:
+            raise ConfigError("search.warmup_episodes must not exceed search.episodes")
         if self.threads < 0:
             raise ConfigError(f"threads must be 0 (torch default) or positive, got {self.threads}")
 

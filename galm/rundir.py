@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator, Mapping
+from typing import IO, Any, Callable, Iterator, Mapping
 
 import yaml
 
@@ -397,3 +397,20 @@ def read_metrics(path: PathLike) -> list[dict[str, Any]]:
                 f"malformed metrics record in {path} at line {number}: {error.msg}"
             ) from error
     return records
+
+
+def rewrite_metrics(path: PathLike, keep: Callable[[dict[str, Any]], bool]) -> int:
+    """Keeps only the records for which `keep` is true (atomically); returns how many were dropped.
+
+    A resumed search uses it to drop what an interrupted episode logged after the last checkpoint,
+    so the resumed run's metrics equal an uninterrupted run's.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_FILE
+    if not path.is_file():
+        return 0
+    records = read_metrics(path)
+    kept = [record for record in records if keep(record)]
+    atomic_write_bytes(path, "".join(json.dumps(record) + "\n" for record in kept).encode("utf-8"))
+    return len(records) - len(kept)

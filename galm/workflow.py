@@ -1,0 +1,132 @@
+"""Run-directory steps of GALM: search, derive, retrain, evaluate (what the CLI commands call)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from galm.config import GalmConfig
+from galm.data.domain import AttributeDomain
+from galm.data.sources import open_domain
+from galm.evaluate import AucReport
+from galm.network import FixedNetwork
+from galm.retrain import load_model, read_architectures, train_and_evaluate
+from galm.rundir import MetricsLogger, RunDirectory, rewrite_metrics, write_json
+from galm.search import DerivedHead, GalmSearch
+from galm.space import Architecture, SearchSpace
+from galm.train import evaluate_network
+from galm.typed_config import from_mapping
+
+SEARCH_CHECKPOINT = Path("checkpoints") / "search.pt"
+ARM_FILE = "arm.json"
+SEARCH_PHASES = ("shared", "controller")
+
+
+def run_config(run: RunDirectory) -> GalmConfig:
+    """The resolved configuration a run was started with."""
+    config = from_mapping(GalmConfig, run.config_mapping(), where="")
+    config.check()
+    return config
+
+
+def config_domain(config: GalmConfig) -> AttributeDomain:
+    """The domain a configuration names."""
+    return open_domain(config.data.source, config.data.domain, config.data.synthetic, config.space.resolution)
+
+
+def build_search(config: GalmConfig, domain: AttributeDomain, device: torch.device) -> GalmSearch:
+    return GalmSearch(domain, config.space, config.search, config.controller, config.seed, device)
+
+
+def write_derived(run: RunDirectory, heads: list[DerivedHead], search: GalmSearch) -> None:
+    """`architectures.json` (name -> architecture, probability, validation reward) and `arm.json`."""
+    write_json(run.architectures_path, {head.attribute: head.to_json() for head in heads})
+    write_json(run.path / ARM_FILE, search.attribute_similarity())
+
+
+def search_run(
+    run: RunDirectory,
+    config: GalmConfig,
+    device: torch.device,
+    resume: bool = False,
+    on_step: Callable[[str, int], None] | None = None,
+) -> list[DerivedHead]:
+    """Algorithm 1 into `run` (continuing from its checkpoint when resuming), then derive."""
+    domain = config_domain(config)
+    search = build_search(config, domain, device)
+    checkpoint = run.path / SEARCH_CHECKPOINT
+    if resume and checkpoint.is_file():
+        search.load_checkpoint(checkpoint)
+        done = search.episode
+        # What an interrupted episode logged after the last checkpoint is redone, so drop it.
+        rewrite_metrics(run.metrics_path, lambda r: r.get("phase") not in SEARCH_PHASES or r["step"] <= done)
+    elif resume:
+        rewrite_metrics(run.metrics_path, lambda r: r.get("phase") not in SEARCH_PHASES)
+    with MetricsLogger(run) as logger:
+        search.run(logger, checkpoint, on_step)
+    heads = search.derive()
+    write_derived(run, heads, search)
+    return heads
+
+
+def derive_run(run: RunDirectory, device: torch.device, method: str | None, samples: int | None) -> list[DerivedHead]:
+    """Derive the final architectures again from a run's search checkpoint."""
+    config = run_config(run)
+    search = build_search(config, config_domain(config), device)
+    search.load_checkpoint(run.path / SEARCH_CHECKPOINT)
+    heads = search.derive(method, samples)
+    write_derived(run, heads, search)
+    return heads
+
+
+def retrain_run(run: RunDirectory, device: torch.device) -> AucReport:
+    """Retrain the derived network on train+val (section 4.1) and score it on the test classes."""
+    config = run_config(run)
+    domain = config_domain(config)
+    if not run.architectures_path.is_file():
+        raise FileNotFoundError(f"{run.architectures_path} is missing: run `galm search` (or `galm derive`) first")
+    archs = read_architectures(run.architectures_path, domain.attribute_names)
+    train = replace(config.train, splits=config.search.retrain_splits)
+    net = None
+    if config.search.retrain_init == "supernet":
+        search = build_search(config, domain, device)
+        search.load_checkpoint(run.path / SEARCH_CHECKPOINT)
+        net = FixedNetwork([archs[name] for name in domain.attribute_names], config.space)
+        net.load_from_supernet(search.supernet, list(range(domain.n_attributes)))
+    return train_and_evaluate(
+        run, domain, archs, config.space, train, config.seed, device, net=net,
+        extra_results={"retrain_init": config.search.retrain_init},
+    )
+
+
+def evaluate_run(run: RunDirectory, split: str, device: torch.device) -> AucReport:
+    """Score a run's trained network on one split and record it as `results-<split>.json`."""
+    config = run_config(run)
+    domain = config_domain(config)
+    model = run.path / "model.pt"
+    if not model.is_file():
+        raise FileNotFoundError(f"{model} is missing: run `galm retrain` (or `galm train`) first")
+    net, names = load_model(model)
+    if names != list(domain.attribute_names):
+        raise ValueError(f"{model} was trained for other attributes than domain {domain.name!r} has")
+    report = evaluate_network(net, domain, split, config.train.eval_batch_size, device)
+    write_json(run.path / f"results-{split}.json", {**report.to_json(), "domain": domain.name})
+    return report
+
+
+def choice_frequencies(archs: list[Architecture], space: SearchSpace) -> dict[str, dict[str, float]]:
+    """How often each choice of each decision was taken (the paper's Table 4)."""
+    counts = [Counter() for _ in space.decisions]
+    for arch in archs:
+        for counter, action in zip(counts, space.encode(arch)):
+            counter[action] += 1
+    return {
+        decision.name: {str(choice): counter[i] / max(len(archs), 1) for i, choice in enumerate(decision.choices)}
+        for decision, counter in zip(space.decisions, counts)
+    }
+
+

@@ -1,0 +1,135 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from galm.cli import main
+from galm.config import read_config
+from galm.rundir import RunDirectory, read_metrics
+from galm.search import SearchInterrupted
+from galm.typed_config import to_mapping
+from galm.workflow import build_search, config_domain, search_run
+
+TINY = [
+    "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",
+    "data.synthetic.images_per_class=10", "data.synthetic.attributes_per_domain=5",
+    "data.synthetic.n_domains=2", "train.epochs=1", "train.batch_size=16", "threads=1",
+    "search.episodes=3", "search.shared_steps=2", "search.controller_steps=3", "search.batch_size=16",
+    "search.controller_attributes_per_step=2", "search.attributes_per_step=3", "controller.lr=0.01",
+]
+
+
+def _config(*extra: str):
+    return read_config(None, [*TINY, *extra])
+
+
+def _without_times(records):
+    return [{k: v for k, v in r.items() if k not in ("time", "seconds")} for r in records]
+
+
+def test_resumed_search_equals_uninterrupted_search(tmp_path):
+    config = _config("search.derive=best_of_k", "search.derive_samples=2")
+    straight = RunDirectory.create(tmp_path / "straight", to_mapping(config))
+    search_run(straight, config, torch.device("cpu"))
+
+    stopped = RunDirectory.create(tmp_path / "stopped", to_mapping(config))
+
+    def interrupt(phase: str, step: int) -> None:
+        if phase == "controller" and step == 5:  # in the middle of episode 2
+            raise SearchInterrupted("simulated crash")
+
+    with pytest.raises(SearchInterrupted):
+        search_run(stopped, config, torch.device("cpu"), on_step=interrupt)
+    assert not stopped.architectures_path.exists()
+    search_run(stopped, config, torch.device("cpu"), resume=True)
+
+    a = torch.load(straight.path / "checkpoints" / "search.pt", weights_only=False)
+    b = torch.load(stopped.path / "checkpoints" / "search.pt", weights_only=False)
+    for part in ("controller", "supernet"):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key}"
+    assert a["counters"] == b["counters"]
+    assert json.loads(straight.architectures_path.read_text()) == json.loads(stopped.architectures_path.read_text())
+    assert _without_times(read_metrics(straight.path)) == _without_times(read_metrics(stopped.path))
+
+
+def test_validation_and_search_never_touch_test_classes(tmp_path):
+    config = _config()
+    domain = config_domain(config)
+    search = build_search(config, domain, torch.device("cpu"))
+    seen: list[np.ndarray] = []
+    original = search._images
+
+    def recording(batch, flip):
+        seen.append(np.asarray(batch))
+        return original(batch, flip)
+
+    search._images = recording
+    search.run()
+    search.derive("best_of_k", 2)
+    used = np.unique(np.concatenate(seen))
+    test = set(domain.split("test").tolist())
+    assert test.isdisjoint(used.tolist())
+    test_classes = set(domain.class_index[domain.split("test")].tolist())
+    val_classes = set(domain.class_index[domain.split("val")].tolist())
+    assert test_classes.isdisjoint(val_classes)
+
+
+def test_derive_writes_every_attribute_and_arm_similarities(tmp_path):
+    config = _config()
+    run = RunDirectory.create(tmp_path / "run", to_mapping(config))
+    heads = search_run(run, config, torch.device("cpu"))
+    domain = config_domain(config)
+    archs = json.loads(run.architectures_path.read_text())
+    assert list(archs) == domain.attribute_names == [h.attribute for h in heads]
+    for record in archs.values():
+        assert 0 < record["probability"] <= 1
+        assert 0 <= record["val_reward"] <= 1
+        assert set(record["architecture"]) >= {"conv4_kernel", "fc3_input"}
+    arm = json.loads((run.path / "arm.json").read_text())
+    similarity = np.array(arm["cosine_similarity"])
+    assert similarity.shape == (5, 5)
+    np.testing.assert_allclose(np.diag(similarity), 1.0, atol=1e-5)
+    np.testing.assert_allclose(similarity, similarity.T, atol=1e-6)
+    assert len(arm["representations"][0]) == 50
+    phases = {r["phase"] for r in read_metrics(run.path)}
+    assert {"shared", "controller"} <= phases
+    controller_records = [r for r in read_metrics(run.path) if r["phase"] == "controller"]
+    assert {"reward", "baseline", "entropy", "p.conv4_kernel=3"} <= set(controller_records[-1])
+
+
+def test_paper_mode_trains_one_head_per_step():
+    config = _config("search.attributes_per_step=1", "search.head_mode=per_attribute")
+    search = build_search(config, config_domain(config), torch.device("cpu"))
+    before = search.supernet.heads.fc3_bias["fc1"].detach().clone()
+    before2 = search.supernet.heads.fc3_bias["fc2"].detach().clone()
+    search.shared_step_once()
+    changed = (search.supernet.heads.fc3_bias["fc1"] != before) | (search.supernet.heads.fc3_bias["fc2"] != before2)
+    assert int(changed.sum()) == 1
+
+
+def test_controller_learns_during_search():
+    config = _config("search.controller_steps=20", "search.episodes=2")
+    search = build_search(config, config_domain(config), torch.device("cpu"))
+    start = {k: v.clone() for k, v in search.controller.state_dict().items()}
+    search.run()
+    assert search.controller_step == 40 and search.shared_step == 4
+    assert not torch.equal(start["attribute_embeddings"], search.controller.attribute_embeddings)
+
+
+def test_cli_search_derive_retrain_evaluate(tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = [item for pair in (("--set", s) for s in TINY) for item in pair]
+    assert main(["search", "--out", str(run), *sets]) == 0
+    assert main(["derive", str(run), "--method", "best_of_k", "--samples", "2"]) == 0
+    assert main(["retrain", str(run)]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["trained_on"] == ["train", "val"] and results["split"] == "test"
+    assert main(["evaluate", str(run), "--split", "val"]) == 0
+    assert (run / "results-val.json").is_file()
+    assert main(["search", "--resume", str(run)]) == 0  # already finished: derives again, no new episodes
+    out = capsys.readouterr().out
+    assert "mAUC on test" in out and "val reward" in out
+    assert main(["search", "--resume", str(run), "--set", "seed=3"]) == 2
+    assert main(["retrain", str(tmp_path / "missing")]) == 2
