@@ -18,10 +18,11 @@ from galm.workflow import choice_frequencies, config_domain, retrain_run, search
 # A budget that runs in minutes on a laptop-class CPU; every key can still be changed with --set.
 DEMO_OVERRIDES = (
     "search.episodes=10",
+    "search.warmup_episodes=2",
     "search.controller_steps=40",
     "search.controller_attributes_per_step=0",
     "search.derive=best_of_k",
-    "controller.lr=0.003",
+    "controller.lr=0.001",
     "train.epochs=12",
 )
 CONTROL_DIR = "random-control"

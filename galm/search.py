@@ -45,7 +45,9 @@ class ControllerConfig:
     baseline_decay: float = 0.95
     # One EMA baseline per attribute (attributes differ widely in difficulty) or one for all.
     per_attribute_baseline: bool = True
-    entropy_weight: float = 1e-4
+    # Entropy bonus (not in the paper): without it the policy collapses onto the first heads
+    # that the shared weights happen to favour, before the others are trained.
+    entropy_weight: float = 0.01
     grad_clip: float | None = 5.0
 
 
