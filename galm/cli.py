@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from galm import __version__
-from galm.config import GalmConfig, read_config
+from galm.config import GalmConfig, config_from_mapping, read_config
+from galm.data import commands as data_commands
 from galm.data.sources import open_domain
 from galm.demo import DEMO_OVERRIDES, run_demo
 from galm.search import DerivedHead
@@ -18,7 +19,11 @@ from galm.retrain import architectures_record, resolve_architectures, train_and_
 from galm.rundir import RunDirectory, write_json
 from galm.runtime import configure_threads, resolve_device, seed_everything
 from galm.space import SearchSpace
-from galm.workflow import config_domain, derive_run, evaluate_run, retrain_run, run_config, search_run
+from galm.scenarios import read_scenarios
+from galm.transfer import read_transfer_record
+from galm.workflow import (
+    config_domain, derive_run, evaluate_run, retrain_run, run_config, search_run, transfer_run,
+)
 from galm.typed_config import ConfigError, to_mapping, yaml_text
 
 
@@ -66,6 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--retrain", action="store_true",
                         help="also retrain the derived network on train+val and score it on the test split")
 
+    transfer = commands.add_parser(
+        "transfer",
+        help="search unseen attributes (another domain) starting from a finished search (section 3.5.2)",
+        description="Append the target domain's attributes to a finished search, initialise each from its "
+        "most similar searched attribute (ARM cosine similarity after a short embedding warm-up), and "
+        "search only the new attributes. The target run starts from the source run's configuration; "
+        "--config/--set change it. --scenarios runs several transfers listed in a YAML file.",
+    )
+    transfer.add_argument("--source", type=Path, metavar="RUN_DIR", help="a finished `galm search` run")
+    transfer.add_argument("--target", help="a synthetic domain name (syn1, syn2, ...) or a prepared domain directory")
+    _add_config_arguments(transfer)
+    transfer.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped transfer run")
+    transfer.add_argument("--retrain", action="store_true", help="also retrain and score the target network")
+    transfer.add_argument("--scenarios", type=Path, metavar="YAML",
+                          help="a list of {name, source, target, set: [key=value, ...]}; runs go under --out")
+
     derive = commands.add_parser("derive", help="derive the final architectures again from a search checkpoint")
     derive.add_argument("run", type=Path, metavar="RUN_DIR")
     derive.add_argument("--method", choices=("argmax", "best_of_k"), help="default: the run's search.derive")
@@ -87,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         "retrained with the same budget, and the most frequent design choices.",
     )
     _add_config_arguments(demo)
+
+    data_commands.register(commands)
 
     commands.add_parser("space", help="print the per-attribute decisions of the search space (Table 1)")
 
@@ -169,6 +192,66 @@ def _print_heads(heads: list[DerivedHead]) -> None:
         print(f"{h.attribute:<{width}}  {h.architecture.short():<30} {h.probability:>9.3f} {h.val_reward:>10.3f}")
 
 
+def _target_overrides(target: str) -> list[str]:
+    if Path(target).is_dir():
+        return [f"data.source={target}"]
+    return ["data.source=synthetic", f"data.domain={target}"]
+
+
+def _transfer_once(source_dir: Path, target: str, overrides: list[str], config_file: Path | None,
+                   out: Path | None, retrain: bool) -> None:
+    source = RunDirectory.open(source_dir)
+    base = source.config_mapping()
+    config = config_from_mapping(base, config_file, [*overrides, *_target_overrides(target)])
+    configure_threads(config.threads)
+    seed_everything(config.seed)
+    config_domain(config)  # fail on bad data before creating the run directory
+    path = out or Path("runs") / f"transfer-{time.strftime('%Y%m%d-%H%M%S')}"
+    run = RunDirectory.create(path, to_mapping(config))
+    device = resolve_device(config.device)
+    print(f"galm transfer: {source.path} -> {target}; run directory {run.path} on {device}")
+    heads, nearest = transfer_run(run, source, config, device)
+    _print_transfer(heads, nearest, run, retrain, device)
+
+
+def _print_transfer(heads, nearest, run: RunDirectory, retrain: bool, device) -> None:
+    _print_heads(heads)
+    if nearest:
+        width = max(len(n.attribute) for n in nearest)
+        print(f"\n{'attribute':<{width}}  nearest searched attribute (cosine similarity)")
+        for n in nearest:
+            print(f"{n.attribute:<{width}}  {n.source} ({n.similarity:.3f})")
+    print(f"architectures: {run.architectures_path}")
+    if retrain:
+        _print_report(retrain_run(run, device), "Transferred network, retrained on train+val")
+
+
+def command_transfer(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        if args.config is not None or args.overrides or args.source or args.target:
+            raise ValueError("--resume continues a run with its own settings; give no other options")
+        run = RunDirectory.open(args.resume)
+        config = run_config(run)
+        configure_threads(config.threads)
+        source = RunDirectory.open(read_transfer_record(run)["source_run"])
+        device = resolve_device(config.device)
+        heads, nearest = transfer_run(run, source, config, device, resume=True)
+        _print_transfer(heads, nearest, run, args.retrain, device)
+        return 0
+    if args.scenarios is not None:
+        scenarios = read_scenarios(args.scenarios)
+        root = args.out or Path("runs") / f"transfer-{time.strftime('%Y%m%d-%H%M%S')}"
+        for scenario in scenarios:
+            print(f"\n=== scenario {scenario.name} ===")
+            _transfer_once(scenario.source, scenario.target, [*scenario.overrides, *args.overrides],
+                           args.config, root / scenario.name, args.retrain)
+        return 0
+    if args.source is None or args.target is None:
+        raise ValueError("galm transfer needs --source RUN_DIR and --target DOMAIN (or --scenarios / --resume)")
+    _transfer_once(args.source, args.target, args.overrides, args.config, args.out, args.retrain)
+    return 0
+
+
 def command_derive(args: argparse.Namespace) -> int:
     run = RunDirectory.open(args.run)
     config = run_config(run)
@@ -223,7 +306,7 @@ def command_config(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": command_train, "search": command_search, "derive": command_derive, "retrain": command_retrain,
-    "evaluate": command_evaluate, "demo": command_demo, "space": command_space, "config": command_config,
+    "evaluate": command_evaluate, "transfer": command_transfer, "data": data_commands.run, "demo": command_demo, "space": command_space, "config": command_config,
 }
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from galm.data.synthetic import SyntheticConfig
 from galm.search import ControllerConfig, SearchConfig
 from galm.space import SpaceConfig
 from galm.train import TrainConfig
-from galm.typed_config import ConfigError, load_config
+from galm.transfer import TransferConfig
+from galm.typed_config import (
+    ConfigError, apply_overrides, deep_merge, from_mapping, load_config, read_yaml_mapping, to_mapping,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class GalmConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
 
     def check(self) -> None:
         """Cross-field checks that single fields cannot express."""
@@ -62,6 +66,23 @@ def read_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     except ConfigError:
         raise
     except (TypeError, ValueError) as error:  # a dataclass's own validation (e.g. SpaceConfig)
+        raise ConfigError(str(error)) from error
+    config.check()
+    return config
+
+
+def config_from_mapping(
+    base: Mapping[str, Any], path: str | Path | None = None, overrides: Sequence[str] = ()
+) -> GalmConfig:
+    """A configuration that starts from another run's resolved settings instead of the defaults."""
+    data = deep_merge(to_mapping(GalmConfig()), base)
+    if path is not None:
+        data = deep_merge(data, read_yaml_mapping(Path(path)))
+    try:
+        config = from_mapping(GalmConfig, apply_overrides(data, overrides))
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:
         raise ConfigError(str(error)) from error
     config.check()
     return config

@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -114,14 +114,19 @@ class GalmSearch:
         controller: ControllerConfig,
         seed: int,
         device: torch.device | str = "cpu",
+        source_attributes: Sequence[str] = (),
     ) -> None:
+        """`source_attributes` are attributes of a finished search that come first in the index
+        space and stay fixed (transfer): they have no labels in `domain` and are never searched."""
         self.domain = domain
         self.space = SearchSpace(space)
         self.config = search
         self.controller_config = controller
         self.seed = seed
         self.device = torch.device(device)
-        n = domain.n_attributes
+        n_source = len(source_attributes)
+        self.attribute_names = [*source_attributes, *domain.attribute_names]
+        n = len(self.attribute_names)
         torch.manual_seed(seed)
         self.supernet = Supernet(n, space, head_mode=search.head_mode).to(self.device)
         self.controller = Controller(
@@ -140,11 +145,16 @@ class GalmSearch:
         self.sampling = torch.Generator(device=self.device).manual_seed(seed + 2)
         self.flips = torch.Generator().manual_seed(seed + 3)
         self.attribute_rng = np.random.default_rng(seed + 4)
-        self.labels = torch.as_tensor(domain.labels)
-        self.active = np.arange(n)
+        unknown = torch.full((domain.n_images, n_source), float("nan"))
+        self.labels = torch.cat([unknown, torch.as_tensor(domain.labels)], dim=1)
+        self.active = np.arange(n_source, n)
+        self.frozen = np.arange(n_source)
+        self._frozen_rows: dict[str, torch.Tensor] | None = None
         self.episode = 0
         self.shared_step = 0
         self.controller_step = 0
+        # Mean reward of every controller update, for curves and steps-to-reach comparisons.
+        self.reward_trace: list[float] = []
 
     # ------------------------------------------------------------------ sampling
     def _attribute_batch(self, count: int) -> torch.Tensor:
@@ -178,8 +188,26 @@ class GalmSearch:
         self.shared_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.shared_optimizer.step()
+        self._restore_frozen_heads()
         self.shared_step += 1
         return float(loss.detach()) / len(ids)
+
+    @torch.no_grad()
+    def freeze_source_heads(self) -> None:
+        """Remember the fixed attributes' head weights so that no optimiser step (weight decay
+        included) can move them; every head parameter has the attribute as its first dimension."""
+        rows = torch.as_tensor(self.frozen, dtype=torch.long, device=self.device)
+        self._frozen_rows = {
+            name: param[rows].clone() for name, param in self.supernet.heads.named_parameters()
+        } if len(rows) else None
+
+    @torch.no_grad()
+    def _restore_frozen_heads(self) -> None:
+        if self._frozen_rows is None:
+            return
+        rows = torch.as_tensor(self.frozen, dtype=torch.long, device=self.device)
+        for name, param in self.supernet.heads.named_parameters():
+            param.index_copy_(0, rows, self._frozen_rows[name])
 
     @torch.no_grad()
     def head_logits(self, images: torch.Tensor, ids: torch.Tensor, archs: list[Architecture]) -> torch.Tensor:
@@ -204,6 +232,7 @@ class GalmSearch:
         stats = self.trainer.step(
             ids[usable], (sample.log_prob[usable], sample.entropy[usable]), rewards[usable].to(sample.log_prob)
         )
+        self.reward_trace.append(stats["reward"])
         return {**stats, "probs": sample.probs}
 
     # ------------------------------------------------------------------ Algorithm 1
@@ -305,7 +334,7 @@ class GalmSearch:
         log_prob, _ = self.controller.evaluate_actions(ids, actions)
         return [
             DerivedHead(
-                attribute=self.domain.attribute_names[int(a)],
+                attribute=self.attribute_names[int(a)],
                 architecture=self.space.decode(actions[j].tolist()),
                 probability=float(log_prob[j].exp()),
                 val_reward=float(rewards[int(best[j]), j]),
@@ -319,8 +348,9 @@ class GalmSearch:
             reps = self.controller.attribute_representations().cpu()
             similarity = self.controller.cosine_similarity_matrix().cpu()
         return {
-            "attribute_names": list(self.domain.attribute_names),
+            "attribute_names": list(self.attribute_names),
             "domain": self.domain.name,
+            "searched": self.active.tolist(),
             "representations": reps.tolist(),
             "cosine_similarity": similarity.tolist(),
         }
@@ -329,7 +359,8 @@ class GalmSearch:
     def state_dict(self) -> dict[str, Any]:
         return {
             "version": CHECKPOINT_VERSION,
-            "attribute_names": list(self.domain.attribute_names),
+            "attribute_names": list(self.attribute_names),
+            "frozen": self.frozen.tolist(),
             "supernet": self.supernet.state_dict(),
             "controller": self.controller.state_dict(),
             "controller_trainer": self.trainer.state_dict(),
@@ -337,6 +368,7 @@ class GalmSearch:
             "counters": {"episode": self.episode, "shared_step": self.shared_step,
                          "controller_step": self.controller_step},
             "active": self.active.tolist(),
+            "reward_trace": list(self.reward_trace),
             "train_order": self.train_order.state_dict(),
             "val_order": self.val_order.state_dict(),
             "rng": {
@@ -352,7 +384,7 @@ class GalmSearch:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"checkpoint version {state.get('version')} is not {CHECKPOINT_VERSION}")
-        if state["attribute_names"] != list(self.domain.attribute_names):
+        if state["attribute_names"] != list(self.attribute_names):
             raise ValueError("the checkpoint was made for other attributes than this domain's")
         self.supernet.load_state_dict(state["supernet"])
         self.controller.load_state_dict(state["controller"])
@@ -362,6 +394,9 @@ class GalmSearch:
         self.episode, self.shared_step = counters["episode"], counters["shared_step"]
         self.controller_step = counters["controller_step"]
         self.active = np.asarray(state["active"], dtype=np.int64)
+        self.frozen = np.asarray(state.get("frozen", []), dtype=np.int64)
+        self.reward_trace = list(state.get("reward_trace", []))
+        self.freeze_source_heads()
         self.train_order.load_state_dict(state["train_order"])
         self.val_order.load_state_dict(state["val_order"])
         rng = state["rng"]

@@ -276,7 +276,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     return result
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """The top-level mapping of a YAML file (empty file: empty mapping)."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -304,7 +304,7 @@ def load_config(
     """Defaults of ``cls``, deep-merged with the YAML file at ``path``, then ``overrides``."""
     data = to_mapping(cls())
     if path is not None:
-        data = deep_merge(data, _read_yaml(Path(path)))
+        data = deep_merge(data, read_yaml_mapping(Path(path)))
     data = apply_overrides(data, overrides)
     return from_mapping(cls, data)
 

@@ -19,10 +19,13 @@ from galm.rundir import MetricsLogger, RunDirectory, rewrite_metrics, write_json
 from galm.search import DerivedHead, GalmSearch
 from galm.space import Architecture, SearchSpace
 from galm.train import evaluate_network
+from galm.transfer import NearestSource, build_transfer, read_transfer_record, start_transfer
 from galm.typed_config import from_mapping
 
 SEARCH_CHECKPOINT = Path("checkpoints") / "search.pt"
 ARM_FILE = "arm.json"
+TRACE_FILE = "search_trace.json"
+TRANSFER_FILE = "transfer.json"
 SEARCH_PHASES = ("shared", "controller")
 
 
@@ -43,9 +46,11 @@ def build_search(config: GalmConfig, domain: AttributeDomain, device: torch.devi
 
 
 def write_derived(run: RunDirectory, heads: list[DerivedHead], search: GalmSearch) -> None:
-    """`architectures.json` (name -> architecture, probability, validation reward) and `arm.json`."""
+    """`architectures.json` (name -> architecture, probability, validation reward), `arm.json`
+    (ARM representations and cosine similarities) and `search_trace.json` (reward per update)."""
     write_json(run.architectures_path, {head.attribute: head.to_json() for head in heads})
     write_json(run.path / ARM_FILE, search.attribute_similarity())
+    write_json(run.path / TRACE_FILE, {"reward_trace": search.reward_trace})
 
 
 def search_run(
@@ -56,8 +61,14 @@ def search_run(
     on_step: Callable[[str, int], None] | None = None,
 ) -> list[DerivedHead]:
     """Algorithm 1 into `run` (continuing from its checkpoint when resuming), then derive."""
-    domain = config_domain(config)
-    search = build_search(config, domain, device)
+    search = build_search(config, config_domain(config), device)
+    return _continue_search(run, search, resume, on_step)
+
+
+def _continue_search(
+    run: RunDirectory, search: GalmSearch, resume: bool, on_step: Callable[[str, int], None] | None
+) -> list[DerivedHead]:
+    """Resume from the run's checkpoint if asked, run the remaining episodes, derive, record."""
     checkpoint = run.path / SEARCH_CHECKPOINT
     if resume and checkpoint.is_file():
         search.load_checkpoint(checkpoint)
@@ -73,11 +84,52 @@ def search_run(
     return heads
 
 
+def transfer_run(
+    run: RunDirectory,
+    source: RunDirectory,
+    config: GalmConfig,
+    device: torch.device,
+    resume: bool = False,
+    on_step: Callable[[str, int], None] | None = None,
+) -> tuple[list[DerivedHead], list[NearestSource]]:
+    """Search the target domain's attributes starting from a finished search (section 3.5.2)."""
+    source_config = run_config(source)
+    search = build_transfer(source, source_config, config, config_domain(config), device)
+    checkpoint = run.path / SEARCH_CHECKPOINT
+    if resume and checkpoint.is_file():
+        record = read_transfer_record(run)
+        nearest = [NearestSource(name, **{"source": v["nearest_source"], "similarity": v["similarity"]})
+                   for name, v in record["nearest"].items()]
+    else:
+        nearest = start_transfer(search, config.transfer)
+        write_json(run.path / TRANSFER_FILE, {
+            "source_run": str(source.path.resolve()),
+            "source_domain": source_config.data.domain if source_config.data.source == "synthetic"
+            else source_config.data.source,
+            "source_attributes": search.attribute_names[: len(search.frozen)],
+            "target_domain": search.domain.name,
+            "init": config.transfer.init,
+            "nearest": {n.attribute: n.to_json() for n in nearest},
+        })
+        search.save_checkpoint(checkpoint)  # a resume continues after the initialisation
+    return _continue_search(run, search, resume=True, on_step=on_step), nearest
+
+
+def open_search(run: RunDirectory, config: GalmConfig, domain: AttributeDomain, device: torch.device) -> GalmSearch:
+    """The search state of a search or transfer run, from its last checkpoint."""
+    if (run.path / TRANSFER_FILE).is_file():
+        source = RunDirectory.open(read_transfer_record(run)["source_run"])
+        search = build_transfer(source, run_config(source), config, domain, device)
+    else:
+        search = build_search(config, domain, device)
+    search.load_checkpoint(run.path / SEARCH_CHECKPOINT)
+    return search
+
+
 def derive_run(run: RunDirectory, device: torch.device, method: str | None, samples: int | None) -> list[DerivedHead]:
     """Derive the final architectures again from a run's search checkpoint."""
     config = run_config(run)
-    search = build_search(config, config_domain(config), device)
-    search.load_checkpoint(run.path / SEARCH_CHECKPOINT)
+    search = open_search(run, config, config_domain(config), device)
     heads = search.derive(method, samples)
     write_derived(run, heads, search)
     return heads
@@ -93,10 +145,9 @@ def retrain_run(run: RunDirectory, device: torch.device) -> AucReport:
     train = replace(config.train, splits=config.search.retrain_splits)
     net = None
     if config.search.retrain_init == "supernet":
-        search = build_search(config, domain, device)
-        search.load_checkpoint(run.path / SEARCH_CHECKPOINT)
+        search = open_search(run, config, domain, device)
         net = FixedNetwork([archs[name] for name in domain.attribute_names], config.space)
-        net.load_from_supernet(search.supernet, list(range(domain.n_attributes)))
+        net.load_from_supernet(search.supernet, search.active.tolist())
     return train_and_evaluate(
         run, domain, archs, config.space, train, config.seed, device, net=net,
         extra_results={"retrain_init": config.search.retrain_init},

@@ -1,0 +1,229 @@
+"""Generalisation (section 3.5.2): reuse a finished search for attributes it has never seen.
+
+The target's attributes are appended after the source attributes in one index space: the
+controller and the supernet keep every source weight, the source heads and embeddings stay
+fixed, and only the new attributes are searched, on the target domain's data.
+
+How a new attribute gets the vector that is compared with the searched ones (the paper leaves
+this open): a short *embedding warm-up*. The new heads are trained on the target's training
+images for a few steps (sampled from the source controller), then only the new attributes'
+embeddings e_i are fitted by REINFORCE against validation rewards with the rest of the
+controller frozen. The ARM output of the fitted embedding says which heads pay off for the new
+attribute, in the same space as the searched attributes' outputs; the most cosine-similar
+searched attribute is taken, and its embedding (hence its architecture under the policy) and its
+head weights initialise the new attribute (Algorithm 1, lines 7-9). A new attribute whose name
+was part of the source search starts from itself. `init="random"` skips all of this (a control).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+
+from galm.batches import images_to_tensor
+from galm.data.domain import AttributeDomain
+from galm.reinforce import reinforce_loss
+from galm.rewards import head_rewards
+from galm.rundir import RunDirectory, read_json
+from galm.search import GalmSearch
+
+if TYPE_CHECKING:
+    from galm.config import GalmConfig
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """How new attributes are initialised from a finished search."""
+
+    init: Literal["warmup", "random"] = "warmup"
+    # Embedding warm-up: shared-weight steps for the new heads, then embedding-only REINFORCE steps.
+    warmup_shared_steps: int = 12
+    warmup_controller_steps: int = 40
+    warmup_lr: float = 0.02
+    # Copy the nearest searched attribute's head weights into the new head as well.
+    copy_head_weights: bool = True
+
+
+@dataclass
+class NearestSource:
+    """The searched attribute a new one starts from."""
+
+    attribute: str
+    source: str
+    similarity: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"nearest_source": self.source, "similarity": self.similarity}
+
+
+def load_source_state(search: GalmSearch, state: dict[str, Any]) -> None:
+    """Copy a finished search's weights into the leading (source) rows of a larger search."""
+    n_source = len(search.frozen)
+    if list(state["attribute_names"]) != search.attribute_names[:n_source]:
+        raise ValueError("the source checkpoint's attributes differ from the transfer's source attributes")
+    supernet = search.supernet.state_dict()
+    for key, value in state["supernet"].items():
+        if key.startswith("heads."):
+            supernet[key][:n_source] = value
+        else:
+            supernet[key] = value
+    search.supernet.load_state_dict(supernet)
+    controller = search.controller.state_dict()
+    for key, value in state["controller"].items():
+        if key == "attribute_embeddings":
+            controller[key][:n_source] = value
+        else:
+            controller[key] = value
+    search.controller.load_state_dict(controller)
+    baseline = search.trainer.baseline
+    source_baseline = state["controller_trainer"]["baseline"]
+    if baseline.per_attribute and source_baseline["n_attributes"] == n_source:
+        baseline.values[:n_source] = torch.as_tensor(source_baseline["values"], dtype=baseline.values.dtype)
+        baseline.initialised[:n_source] = torch.as_tensor(source_baseline["initialised"])
+    search.freeze_source_heads()
+
+
+def warm_up_embeddings(search: GalmSearch, config: TransferConfig) -> None:
+    """Fit only the new attributes' embeddings against validation rewards (controller frozen)."""
+    for _ in range(config.warmup_shared_steps):
+        search.shared_step_once()
+    controller = search.controller
+    frozen = [p for name, p in controller.named_parameters() if name != "attribute_embeddings"]
+    for param in frozen:
+        param.requires_grad_(False)
+    optimizer = torch.optim.Adam([controller.attribute_embeddings], lr=config.warmup_lr)
+    ids = torch.as_tensor(search.active, dtype=torch.long, device=search.device)
+    try:
+        for _ in range(config.warmup_controller_steps):
+            sample = controller.sample(ids, generator=search.sampling)
+            batch = search.val_order.next()
+            images = images_to_tensor(search.domain.images[batch], search.device)
+            logits = search.head_logits(images, ids, search._decode(sample))
+            rewards = head_rewards(logits, search._labels(batch, ids), search.config.reward)
+            usable = ~torch.isnan(rewards)
+            if not usable.any():
+                continue
+            rewards = rewards[usable].to(sample.log_prob)
+            baseline = search.trainer.baseline.value(ids[usable], default=rewards).to(sample.log_prob)
+            loss = reinforce_loss(sample.log_prob[usable], rewards, baseline)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            search.trainer.baseline.update(ids[usable], rewards.detach())
+            search.controller_step += 1
+            search.reward_trace.append(float(rewards.mean()))
+    finally:
+        for param in frozen:
+            param.requires_grad_(True)
+
+
+@torch.no_grad()
+def nearest_sources(search: GalmSearch) -> list[int]:
+    """For each new attribute, the index of the most cosine-similar searched attribute (ARM space).
+
+    A new attribute that has the name of a searched one is that one.
+    """
+    n_source = len(search.frozen)
+    similarity = search.controller.cosine_similarity_matrix()[n_source:, :n_source]
+    names = search.attribute_names
+    chosen = []
+    for row, new in enumerate(search.active.tolist()):
+        same = [j for j in range(n_source) if names[j] == names[new]]
+        chosen.append(same[0] if same else int(similarity[row].argmax()))
+    return chosen
+
+
+@torch.no_grad()
+def initialise_from_sources(search: GalmSearch, sources: list[int], copy_head_weights: bool) -> list[float]:
+    """Copy each chosen source attribute's embedding (and head weights) to its new attribute.
+
+    Returns the cosine similarity, before copying, between each new attribute and its source.
+    """
+    new = torch.as_tensor(search.active, dtype=torch.long, device=search.device)
+    src = torch.as_tensor(sources, dtype=torch.long, device=search.device)
+    similarity = search.controller.cosine_similarity_matrix()[new, src].tolist()
+    embeddings = search.controller.attribute_embeddings
+    embeddings.index_copy_(0, new, embeddings[src])
+    if copy_head_weights:
+        for param in search.supernet.heads.parameters():
+            param.index_copy_(0, new, param[src])
+        for buffer in search.supernet.heads.buffers():
+            buffer.index_copy_(0, new, buffer[src])
+    baseline = search.trainer.baseline
+    if baseline.per_attribute:
+        baseline.values[new.cpu()] = baseline.values[src.cpu()]
+        baseline.initialised[new.cpu()] = baseline.initialised[src.cpu()]
+    return similarity
+
+
+def source_checkpoint(source: RunDirectory) -> dict[str, Any]:
+    path = source.path / "checkpoints" / "search.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the source must be a finished `galm search` run")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def build_transfer(
+    source: RunDirectory, source_config: GalmConfig, target_config: GalmConfig,
+    target_domain: AttributeDomain, device: torch.device,
+) -> GalmSearch:
+    """A search over source + target attributes on the target's data, with the source weights loaded."""
+    if source_config.space != target_config.space:
+        raise ValueError(
+            f"the target's space settings differ from the source run {source.path}'s; "
+            "transfer needs the same search space (use --set space.* to match)"
+        )
+    state = source_checkpoint(source)
+    search = GalmSearch(
+        target_domain, source_config.space, target_config.search, source_config.controller,
+        target_config.seed, device, source_attributes=state["attribute_names"],
+    )
+    load_source_state(search, state)
+    return search
+
+
+def start_transfer(search: GalmSearch, config: TransferConfig) -> list[NearestSource]:
+    """Initialise every new attribute (warm-up + nearest searched attribute, or random)."""
+    if config.init == "random":
+        return []
+    if config.init != "warmup":
+        raise ValueError(f"transfer.init must be 'warmup' or 'random', got {config.init!r}")
+    warm_up_embeddings(search, config)
+    sources = nearest_sources(search)
+    similarity = initialise_from_sources(search, sources, config.copy_head_weights)
+    names = search.attribute_names
+    return [
+        NearestSource(names[new], names[src], float(sim))
+        for new, src, sim in zip(search.active.tolist(), sources, similarity)
+    ]
+
+
+def steps_to_reach(trace: list[float], target: float, window: int = 10) -> int | None:
+    """First controller step at which the moving-average reward reaches `target` (None if never)."""
+    if not trace:
+        return None
+    values = np.asarray(trace, dtype=float)
+    kernel = np.ones(min(window, len(values))) / min(window, len(values))
+    smoothed = np.convolve(values, kernel, mode="valid")
+    hits = np.nonzero(smoothed >= target)[0]
+    return int(hits[0] + len(kernel)) if len(hits) else None
+
+
+def final_reward(trace: list[float], window: int = 10) -> float:
+    """Mean reward of the last `window` controller updates."""
+    return float(np.mean(trace[-window:])) if trace else float("nan")
+
+
+def read_transfer_record(run: RunDirectory) -> dict[str, Any]:
+    path = run.path / "transfer.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {run.path} is not a `galm transfer` run")
+    return read_json(path)
+
+
+def source_run_path(record: dict[str, Any]) -> Path:
+    return Path(record["source_run"])

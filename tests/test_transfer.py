@@ -1,0 +1,132 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from galm.cli import main
+from galm.config import read_config
+from galm.rundir import RunDirectory, read_metrics
+from galm.search import SearchInterrupted
+from galm.transfer import (
+    build_transfer, initialise_from_sources, nearest_sources, steps_to_reach,
+)
+from galm.typed_config import to_mapping
+from galm.workflow import config_domain, run_config, search_run, transfer_run
+
+TINY = [
+    "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",
+    "data.synthetic.images_per_class=10", "data.synthetic.attributes_per_domain=5",
+    "data.synthetic.n_domains=2", "train.epochs=1", "train.batch_size=16", "threads=1",
+    "search.episodes=2", "search.shared_steps=2", "search.controller_steps=3", "search.batch_size=16",
+    "search.controller_attributes_per_step=0", "controller.lr=0.01",
+    "transfer.warmup_shared_steps=2", "transfer.warmup_controller_steps=3",
+]
+
+
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    config = read_config(None, TINY)
+    run = RunDirectory.create(tmp_path_factory.mktemp("source") / "run", to_mapping(config))
+    search_run(run, config, torch.device("cpu"))
+    return run
+
+
+def _target(*extra):
+    return read_config(None, [*TINY, "data.domain=syn2", *extra])
+
+
+def test_transfer_appends_new_attributes_and_keeps_the_source_fixed(source_run, tmp_path):
+    config = _target()
+    run = RunDirectory.create(tmp_path / "transfer", to_mapping(config))
+    heads, nearest = transfer_run(run, source_run, config, torch.device("cpu"))
+    source_state = torch.load(source_run.path / "checkpoints" / "search.pt", weights_only=False)
+    state = torch.load(run.path / "checkpoints" / "search.pt", weights_only=False)
+    n_source = len(source_state["attribute_names"])
+    target_names = config_domain(config).attribute_names
+    assert not set(target_names) & set(source_state["attribute_names"])  # no overlap in names
+    assert state["attribute_names"] == source_state["attribute_names"] + target_names
+    assert torch.equal(state["controller"]["attribute_embeddings"][:n_source],
+                       source_state["controller"]["attribute_embeddings"])
+    for key, value in source_state["supernet"].items():
+        if key.startswith("heads."):
+            assert torch.equal(state["supernet"][key][:n_source], value), key
+    archs = json.loads(run.architectures_path.read_text())
+    assert list(archs) == target_names == [h.attribute for h in heads]
+    record = json.loads((run.path / "transfer.json").read_text())
+    assert set(record["nearest"]) == set(target_names)
+    assert all(v["nearest_source"] in source_state["attribute_names"] for v in record["nearest"].values())
+    assert [n.attribute for n in nearest] == target_names
+    # The source run itself is untouched.
+    assert json.loads(source_run.architectures_path.read_text()).keys() == set(source_state["attribute_names"])
+
+
+def test_nearest_attribute_is_found_and_its_embedding_copied(source_run):
+    config = _target()
+    search = build_transfer(source_run, run_config(source_run), config, config_domain(config), torch.device("cpu"))
+    n_source = len(search.frozen)
+    controller = search.controller
+    with torch.no_grad():
+        # Make each new attribute's embedding a slightly perturbed copy of a known source attribute.
+        planted = [3, 0, 4, 1, 2]
+        for row, source in zip(search.active.tolist(), planted):
+            controller.attribute_embeddings[row] = controller.attribute_embeddings[source] * 1.01 + 1e-3
+    chosen = nearest_sources(search)
+    assert chosen == planted
+    before = controller.attribute_embeddings.detach().clone()
+    similarity = initialise_from_sources(search, chosen, copy_head_weights=True)
+    assert all(s > 0.99 for s in similarity)
+    for row, source in zip(search.active.tolist(), planted):
+        assert torch.equal(controller.attribute_embeddings[row], before[source])
+        assert torch.equal(search.supernet.heads.fc1_weight[row], search.supernet.heads.fc1_weight[source])
+    assert torch.equal(controller.attribute_embeddings[:n_source], before[:n_source])
+
+
+def test_transfer_with_a_different_label_type_and_count(source_run, tmp_path):
+    config = _target("data.synthetic.label_level=class", "data.synthetic.attributes_per_domain=4",
+                     "transfer.init=random")
+    run = RunDirectory.create(tmp_path / "t", to_mapping(config))
+    heads, nearest = transfer_run(run, source_run, config, torch.device("cpu"))
+    assert len(heads) == 4 and nearest == []
+
+
+def test_transfer_run_resumes_like_a_search_run(source_run, tmp_path):
+    config = _target("search.episodes=3")
+    straight = RunDirectory.create(tmp_path / "a", to_mapping(config))
+    transfer_run(straight, source_run, config, torch.device("cpu"))
+    stopped = RunDirectory.create(tmp_path / "b", to_mapping(config))
+
+    def interrupt(phase, step):
+        if phase == "shared" and step == 6:
+            raise SearchInterrupted("simulated crash")
+
+    with pytest.raises(SearchInterrupted):
+        transfer_run(stopped, source_run, config, torch.device("cpu"), on_step=interrupt)
+    transfer_run(stopped, source_run, config, torch.device("cpu"), resume=True)
+    a = torch.load(straight.path / "checkpoints" / "search.pt", weights_only=False)
+    b = torch.load(stopped.path / "checkpoints" / "search.pt", weights_only=False)
+    for key in a["controller"]:
+        assert torch.equal(a["controller"][key], b["controller"][key]), key
+    assert json.loads(straight.architectures_path.read_text()) == json.loads(stopped.architectures_path.read_text())
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("time", "seconds")} for r in rs]  # noqa: E731
+    assert strip(read_metrics(straight.path)) == strip(read_metrics(stopped.path))
+
+
+def test_steps_to_reach():
+    trace = [0.5] * 10 + [0.9] * 10
+    assert steps_to_reach(trace, 0.7, window=4) == 12
+    assert steps_to_reach(trace, 0.95, window=4) is None
+    assert steps_to_reach([], 0.5) is None
+
+
+def test_cli_transfer(source_run, tmp_path, capsys):
+    sets = [item for s in TINY for item in ("--set", s)]
+    out = tmp_path / "cli"
+    assert main(["transfer", "--source", str(source_run.path), "--target", "syn2", "--out", str(out), *sets]) == 0
+    assert (out / "transfer.json").is_file() and (out / "architectures.json").is_file()
+    assert main(["transfer", "--resume", str(out)]) == 0
+    assert main(["retrain", str(out)]) == 0
+    assert "nearest searched attribute" in capsys.readouterr().out
+    bad = ["transfer", "--source", str(tmp_path / "none"), "--target", "syn2", "--out", str(tmp_path / "x"), *sets]
+    assert main(bad) == 2
