@@ -1,0 +1,113 @@
+"""Transfer between synthetic domains against a search from scratch on the target (issue: generalisation).
+
+Per seed: a GALM search on the source domain; a search from scratch on the target; a transfer of the
+source search to the target with the embedding warm-up (the default) and with random initialisation,
+all under the same step budget. Prints the target test mAUC of the retrained networks, the controller
+steps each run needs to reach the reward the scratch run ends with, and how well the ARM space
+separates the planted cross-domain pairs (attributes built from the same latent factor) from the
+other cross-domain pairs, as an AUC.
+
+    python benchmarks/transfer.py [--seeds 0 1 2] [--source syn1] [--target syn2] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from galm.config import read_config
+from galm.data.synthetic import generate_domains, shared_factor_pairs
+from galm.demo import DEMO_OVERRIDES
+from galm.rundir import RunDirectory, read_json
+from galm.transfer import final_reward, steps_to_reach
+from galm.typed_config import to_mapping
+from galm.workflow import retrain_run, search_run, transfer_run
+
+
+def planted_pair_auc(arm: dict, config) -> float:
+    """AUC of ARM cosine similarity separating planted cross-domain pairs from the other ones."""
+    names = arm["attribute_names"]
+    index = {name: i for i, name in enumerate(names)}
+    similarity = np.asarray(arm["cosine_similarity"])
+    domains = generate_domains(config.data.synthetic)
+    planted = {(p["attribute_a"], p["attribute_b"]) for p in shared_factor_pairs(domains)}
+    planted |= {(b, a) for a, b in planted}
+    scores, labels = [], []
+    for a in names:
+        for b in names:
+            if a < b and a.split("_")[0] != b.split("_")[0]:
+                scores.append(similarity[index[a], index[b]])
+                labels.append((a, b) in planted)
+    if not any(labels) or all(labels):
+        return float("nan")
+    return float(roc_auc_score(labels, scores))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--source", default="syn1")
+    parser.add_argument("--target", default="syn2")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    device = torch.device("cpu")
+    rows = []
+    for seed in args.seeds:
+        base = [*DEMO_OVERRIDES, f"seed={seed}", *args.overrides]
+        source_config = read_config(None, [*base, f"data.domain={args.source}"])
+        target_config = read_config(None, [*base, f"data.domain={args.target}"])
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            source = RunDirectory.create(root / "source", to_mapping(source_config))
+            search_run(source, source_config, device)
+            scratch = RunDirectory.create(root / "scratch", to_mapping(target_config))
+            start = time.perf_counter()
+            search_run(scratch, target_config, device)
+            scratch_seconds = time.perf_counter() - start
+            scratch_trace = read_json(scratch.path / "search_trace.json")["reward_trace"]
+            goal = final_reward(scratch_trace)
+            result = {"seed": seed, "goal": goal, "scratch_steps": steps_to_reach(scratch_trace, goal),
+                      "budget": len(scratch_trace), "scratch_seconds": scratch_seconds,
+                      "scratch_mauc": retrain_run(scratch, device).mauc}
+            for init in ("warmup", "random"):
+                config = read_config(None, [*base, f"data.domain={args.target}", f"transfer.init={init}"])
+                run = RunDirectory.create(root / f"transfer-{init}", to_mapping(config))
+                start = time.perf_counter()
+                transfer_run(run, source, config, device)
+                result[f"{init}_seconds"] = time.perf_counter() - start
+                trace = read_json(run.path / "search_trace.json")["reward_trace"]
+                result[f"{init}_steps"] = steps_to_reach(trace, goal)
+                result[f"{init}_mauc"] = retrain_run(run, device).mauc
+                if init == "warmup":
+                    result["pair_auc"] = planted_pair_auc(read_json(run.path / "arm.json"), config)
+        rows.append(result)
+        print(result, flush=True)
+
+    def fmt(value: object) -> str:
+        if value is None:
+            return "never"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    print(f"\nTransfer {args.source} -> {args.target}: target test mAUC and controller steps to reach the "
+          "scratch run's final reward (moving average of 10 updates)")
+    print("| seed | scratch mAUC | transfer mAUC | transfer (random init) mAUC | scratch steps | "
+          "transfer steps | random-init steps | budget | planted-pair AUC |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['seed']} | {fmt(r['scratch_mauc'])} | {fmt(r['warmup_mauc'])} | {fmt(r['random_mauc'])} | "
+              f"{fmt(r['scratch_steps'])} | {fmt(r['warmup_steps'])} | {fmt(r['random_steps'])} | {r['budget']} | "
+              f"{fmt(r['pair_auc'])} |")
+    reached = [r["warmup_steps"] / r["scratch_steps"] for r in rows if r["warmup_steps"] and r["scratch_steps"]]
+    if reached:
+        print(f"\nmedian ratio transfer steps / scratch steps: {statistics.median(reached):.2f}")
+
+
+if __name__ == "__main__":
+    main()
