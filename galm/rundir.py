@@ -33,6 +33,8 @@ from typing import IO, Any, Callable, Iterator, Mapping
 
 import yaml
 
+from galm.durable import sync_path
+
 __all__ = [
     "RunDirectory",
     "GitRevision",
@@ -60,18 +62,6 @@ PathLike = str | os.PathLike[str]
 # --------------------------------------------------------------------------- atomic writes
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Makes a rename in ``directory`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -90,7 +80,7 @@ def _atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
-    _fsync_directory(target.parent)
+    sync_path(target.parent)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:

@@ -217,3 +217,16 @@ def test_choose_test_classes() -> None:
     assert choose_test_classes(2, 0.9, seed=0) in ([0], [1])
     with pytest.raises(ValueError, match="test_fraction"):
         choose_test_classes(10, 0.0, seed=0)
+
+
+def test_class_split_can_hold_out_whole_training_classes_for_val():
+    class_index = np.repeat(np.arange(10), 5)
+    splits = class_split(class_index, test_classes=[0, 1], val_fraction=0.25, seed=3, val_by_class=True)
+    train_classes = set(class_index[splits["train"]].tolist())
+    val_classes = set(class_index[splits["val"]].tolist())
+    test_classes = set(class_index[splits["test"]].tolist())
+    assert test_classes == {0, 1}
+    assert len(val_classes) == 2 and not val_classes & train_classes and not val_classes & test_classes
+    assert len(splits["train"]) + len(splits["val"]) + len(splits["test"]) == 50
+    again = class_split(class_index, test_classes=[0, 1], val_fraction=0.25, seed=3, val_by_class=True)
+    assert all(np.array_equal(splits[k], again[k]) for k in splits)

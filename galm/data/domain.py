@@ -20,6 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from galm.durable import sync_handle, sync_path
+
 FORMAT_VERSION = 1
 SPLIT_NAMES = ("train", "val", "test")
 LABEL_LEVELS = ("class", "image")
@@ -124,7 +126,7 @@ class AttributeDomain:
         staging.mkdir()
         try:
             self._write_files(staging)
-            _fsync_path(staging)
+            sync_path(staging)
             _replace_dir(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -140,7 +142,7 @@ class AttributeDomain:
             _save_array(directory / "class_attributes.npy", self.class_attributes)
         with open(directory / "splits.npz", "wb") as handle:
             np.savez(handle, **self.splits)
-            _flush_and_sync(handle)
+            sync_handle(handle)
         header = {
             "format_version": FORMAT_VERSION,
             "name": self.name,
@@ -152,7 +154,7 @@ class AttributeDomain:
         }
         with open(directory / DOMAIN_FILE, "w", encoding="utf-8") as handle:
             json.dump(header, handle, indent=1)
-            _flush_and_sync(handle)
+            sync_handle(handle)
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], mmap: bool = True) -> "AttributeDomain":
@@ -179,9 +181,19 @@ class AttributeDomain:
 
 
 def class_split(
-    class_index: np.ndarray, test_classes: Sequence[int], val_fraction: float, seed: int
+    class_index: np.ndarray,
+    test_classes: Sequence[int],
+    val_fraction: float,
+    seed: int,
+    val_by_class: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Unseen-class splits: test holds the test classes; val is a seeded per-class carve of the rest."""
+    """Unseen-class splits: test holds the test classes; val comes from the other (training) classes.
+
+    By default val is a seeded per-class carve of the training classes' images. With
+    `val_by_class`, val is instead `val_fraction` of the training classes, whole (at least one,
+    leaving one to train), as in the xlsa17 proposed splits: a validation reward then measures
+    generalisation to classes the network has not seen, like the test split does.
+    """
     class_index = np.asarray(class_index)
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
@@ -189,7 +201,17 @@ def class_split(
     rng = np.random.default_rng(seed)
     train: list[np.ndarray] = []
     val: list[np.ndarray] = []
-    for c in np.unique(class_index[~test_mask]):
+    training_classes = np.unique(class_index[~test_mask])
+    if val_by_class and len(training_classes) > 1:
+        n_val = min(max(1, int(round(val_fraction * len(training_classes)))), len(training_classes) - 1)
+        val_classes = rng.choice(training_classes, size=n_val, replace=False)
+        val_mask = np.isin(class_index, val_classes)
+        return {
+            "train": np.flatnonzero(~test_mask & ~val_mask).astype(np.int64),
+            "val": np.flatnonzero(val_mask).astype(np.int64),
+            "test": np.flatnonzero(test_mask).astype(np.int64),
+        }
+    for c in training_classes:
         members = np.flatnonzero(class_index == c)
         n_val = min(int(round(val_fraction * len(members))), len(members) - 1)
         shuffled = rng.permutation(members)
@@ -333,34 +355,16 @@ def _write_images(path: Path, images: np.ndarray) -> None:
         out[start : start + _COPY_ROWS] = images[start : start + _COPY_ROWS]
     out.flush()
     del out
-    _fsync_path(path)
+    sync_path(path)
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
     """``np.save`` followed by fsync."""
     with open(path, "wb") as handle:
         np.save(handle, np.asarray(array), allow_pickle=False)
-        _flush_and_sync(handle)
+        sync_handle(handle)
 
 
-def _flush_and_sync(handle: Any) -> None:
-    """Push a file handle's data to disk."""
-    handle.flush()
-    os.fsync(handle.fileno())
-
-
-def _fsync_path(path: Path) -> None:
-    """fsync a file or directory by path (directories where the platform allows)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
@@ -375,7 +379,7 @@ def _replace_dir(staging: Path, target: Path) -> None:
         if old is not None:
             os.replace(old, target)
         raise
-    _fsync_path(target.parent)
+    sync_path(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

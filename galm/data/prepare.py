@@ -39,11 +39,11 @@ from galm.data.domain import (
     DOMAIN_FILE,
     FORMAT_VERSION,
     AttributeDomain,
-    _fsync_path,
     _is_nonempty_dir,
     _replace_dir,
 )
 from galm.data.raw import RawDomain
+from galm.durable import sync_path
 from galm.progress import progress
 
 __all__ = [
@@ -326,7 +326,7 @@ def prepare_domain(
     try:
         report = _build(raw, staging, out, identity, reason, resolution, resize, crop_margin, workers,
                         strict, start)
-        _fsync_path(staging)
+        sync_path(staging)
         _replace_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -406,7 +406,7 @@ def _build(
     else:
         _copy_rows(partial, final, written)
         partial.unlink()
-    _fsync_path(final)
+    sync_path(final)
     decode_seconds = time.perf_counter() - start
 
     domain = _kept_domain(raw, kept, written, resolution, identity, len(skipped), len(dropped))

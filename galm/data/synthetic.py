@@ -48,6 +48,9 @@ class SyntheticConfig:
     attributes_per_domain: int = 12
     test_class_fraction: float = 0.25
     val_fraction: float = 0.2
+    # 'images': val is a carve of every training class's images; 'classes': whole training classes
+    # are held out for val, so the search's reward measures generalisation to unseen classes.
+    val_split: str = "images"
     label_noise: float = 0.0
     image_flip_prob: float = 0.1
     pixel_noise: float = 0.08
@@ -79,6 +82,8 @@ class SyntheticConfig:
             raise ValueError(f"synthetic.pixel_noise must be non-negative, got {self.pixel_noise}")
         if self.label_level not in LABEL_LEVELS:
             raise ValueError(f"synthetic.label_level must be one of {LABEL_LEVELS}, got {self.label_level!r}")
+        if self.val_split not in ("images", "classes"):
+            raise ValueError(f"synthetic.val_split must be 'images' or 'classes', got {self.val_split!r}")
         if self.seed < 0:
             raise ValueError(f"synthetic.seed must be non-negative, got {self.seed}")
 
@@ -181,7 +186,8 @@ def generate_domain(config: SyntheticConfig, index: int) -> AttributeDomain:
     images = render_images(plan, image_factors, config, image_rng, np.random.default_rng(noise_seq))
     class_attributes = apply_rules(signatures, plan.attributes)
     labels = _labels(config, image_factors, class_attributes, class_index, plan, np.random.default_rng(label_seq))
-    splits = class_split(class_index, test_classes, config.val_fraction, int(split_rng.integers(2**32)))
+    splits = class_split(class_index, test_classes, config.val_fraction, int(split_rng.integers(2**32)),
+                         val_by_class=config.val_split == "classes")
     name = f"syn{index + 1}"
     return AttributeDomain(
         name=name,

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from galm.data.domain import choose_test_classes, class_split
+from galm.data.domain import class_split
 from galm.data.raw import RawDomain
 from galm.data.readers.errors import (
     DatasetFormatError,
@@ -48,7 +48,7 @@ from galm.data.readers.errors import (
     require_root,
     resolve,
 )
-from galm.data.readers.xlsa17 import read_test_classes
+from galm.data.readers.splits import listed_or_seeded_test_classes
 
 LABEL_SOURCES = ("auto", "image", "class")
 SPLITS = ("classes", "official")
@@ -180,17 +180,9 @@ def read_cub(
     label_level = "image" if source == "image" else "class"
 
     if split == "classes":
-        if split_file is not None:
-            split_path = resolve(root, split_file)
-            assert split_path is not None
-            test_ids = read_test_classes(split_path, class_names)
-            metadata["split_source"] = str(split_path)
-            source_files.append(split_path)
-        else:
-            if len(class_names) < 2:
-                raise DatasetFormatError(f"{images_path}: the images hold one class only; a class split needs two")
-            test_ids = choose_test_classes(len(class_names), test_fraction, seed)
-            metadata.update(split_source="seeded class choice", test_fraction=test_fraction)
+        test_ids = listed_or_seeded_test_classes(
+            root, class_names, split_file, test_fraction, seed, metadata, source_files, images_path
+        )
         splits = class_split(class_index, test_ids, val_fraction, seed)
         metadata["test_classes"] = [class_names[c] for c in test_ids]
     else:

@@ -21,10 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from galm.data.domain import choose_test_classes, class_split
+from galm.data.domain import class_split
 from galm.data.raw import RawDomain
 from galm.data.readers.errors import (
-    DatasetFormatError,
     check_files_exist,
     field_error,
     first_image_dir,
@@ -35,7 +34,7 @@ from galm.data.readers.errors import (
     require_root,
     resolve,
 )
-from galm.data.readers.xlsa17 import read_test_classes
+from galm.data.readers.splits import listed_or_seeded_test_classes
 
 DEFAULT_TEST_FRACTION = 107 / 717
 
@@ -102,17 +101,9 @@ def read_sun(
 
     metadata: dict[str, Any] = {"format": "sun", "threshold": threshold, "val_fraction": val_fraction, "seed": seed}
     source_files = [images_path, attrs_path, labels_path]
-    if split_file is not None:
-        split_path = resolve(root, split_file)
-        assert split_path is not None
-        test_ids = read_test_classes(split_path, class_names)
-        metadata["split_source"] = str(split_path)
-        source_files.append(split_path)
-    else:
-        if len(class_names) < 2:
-            raise DatasetFormatError(f"{images_path}: the images hold a single class ({class_names[0]!r}); a class split needs two")
-        test_ids = choose_test_classes(len(class_names), test_fraction, seed)
-        metadata.update(split_source="seeded class choice", test_fraction=test_fraction)
+    test_ids = listed_or_seeded_test_classes(
+        root, class_names, split_file, test_fraction, seed, metadata, source_files, images_path
+    )
     metadata["n_test_classes"] = len(test_ids)
 
     candidates = [resolve(root, images_dir)] if images_dir is not None else [root / "images", root / "SUNAttributeDB_Images" / "images"]
