@@ -12,6 +12,7 @@ from galm import __version__
 from galm.config import GalmConfig, config_from_mapping, read_config
 from galm.data import commands as data_commands
 from galm.data.sources import open_domain
+from galm.report import commands as report_commands
 from galm.demo import DEMO_OVERRIDES, run_demo
 from galm.search import DerivedHead
 from galm.evaluate import AucReport
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(demo)
 
     data_commands.register(commands)
+    report_commands.register(commands)
 
     commands.add_parser("space", help="print the per-attribute decisions of the search space (Table 1)")
 
@@ -306,7 +308,8 @@ def command_config(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": command_train, "search": command_search, "derive": command_derive, "retrain": command_retrain,
-    "evaluate": command_evaluate, "transfer": command_transfer, "data": data_commands.run, "demo": command_demo, "space": command_space, "config": command_config,
+    "evaluate": command_evaluate, "transfer": command_transfer, "data": data_commands.run,
+    "experiment": report_commands.run, "report": report_commands.run, "demo": command_demo, "space": command_space, "config": command_config,
 }
 
 

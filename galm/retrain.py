@@ -18,7 +18,7 @@ from galm.train import TrainConfig, evaluate_network, train_network
 MODEL_FILE = "model.pt"
 
 
-def _architecture_from_record(record: Any, where: str) -> Architecture:
+def architecture_from_record(record: Any, where: str) -> Architecture:
     """An architecture from a JSON record: its dict, its short string, or {"architecture": ...}."""
     if isinstance(record, dict) and "architecture" in record:
         record = record["architecture"]
@@ -42,7 +42,7 @@ def read_architectures(path: str | Path, attribute_names: Sequence[str]) -> dict
             f"{path}: attributes missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"not in the domain {unknown[:5]}{'...' if len(unknown) > 5 else ''}"
         )
-    return {name: _architecture_from_record(data[name], f"{path}: {name}") for name in attribute_names}
+    return {name: architecture_from_record(data[name], f"{path}: {name}") for name in attribute_names}
 
 
 def resolve_architectures(

@@ -1,0 +1,80 @@
+"""The ``galm experiment`` and ``galm report`` commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "run", "run_experiment_command", "run_report_command"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``experiment`` and ``report`` commands to an argparse subparsers object."""
+    experiment = subparsers.add_parser(
+        "experiment", help="run (or resume) a grid of methods × scenarios × seeds and tabulate it",
+        description="Run every cell of SPEC.yaml (methods × scenarios × seeds) into DIR/cells/, skipping "
+        "finished cells (so a stopped grid resumes) and recording failed ones in error.json; then write "
+        "DIR/results.md and DIR/results.csv (Tables 2 and 3, efficiency) and DIR/report.html.",
+    )
+    experiment.add_argument("spec", type=Path, help="experiment spec (YAML)")
+    experiment.add_argument("--out", type=Path, help="experiment directory (default runs/<spec name>)")
+    experiment.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                            help="config override added to every cell (after the spec's base; repeatable)")
+    experiment.add_argument("--no-report", dest="report", action="store_false",
+                            help="do not write report.html after the grid")
+
+    report = subparsers.add_parser(
+        "report", help="write a self-contained HTML report (and Markdown) of a run or an experiment",
+        description="DIR is a run directory or an experiment directory. Writes report.html (plots embedded, "
+        "no external resources) and report.md next to it.",
+    )
+    report.add_argument("dir", type=Path, help="run or experiment directory")
+    report.add_argument("--out", type=Path, help="HTML file to write (default DIR/report.html; report.md beside it)")
+
+
+def run_experiment_command(args: argparse.Namespace) -> int:
+    """``galm experiment``: 0 when every cell finished, 1 when some failed."""
+    from galm.experiment import read_spec, run_experiment
+
+    spec = read_spec(args.spec)
+    if args.overrides:
+        from galm.experiment import spec_from_mapping
+
+        spec = spec_from_mapping({**spec.to_json(), "base": [*spec.base, *args.overrides]}, str(args.spec))
+    out = args.out or Path("runs") / spec.name
+    print(f"galm experiment {spec.name}: {len(spec.methods)} methods, {len(spec.scenarios)} scenarios, "
+          f"{len(spec.seeds)} seeds into {out}")
+
+    def show(cell, status: str) -> None:
+        print(f"  {cell.key}: {status}", flush=True)
+
+    outcome = run_experiment(spec, out, on_cell=show)
+    print((out / "results.md").read_text(encoding="utf-8"))
+    if getattr(args, "report", True):
+        from galm.report import write_report
+
+        html_path, _ = write_report(out)
+        print(f"report: {html_path}")
+    failed = outcome.count("failed")
+    print(f"{outcome.count('done')} cells run, {outcome.count('skipped')} already finished, {failed} failed"
+          + (" (see error.json in their directories; rerun to retry)" if failed else ""))
+    return 1 if failed else 0
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    """``galm report``: writes report.html and report.md."""
+    from galm.report import write_report
+
+    html_path, md_path = write_report(args.dir, args.out)
+    print(f"report: {html_path}\nmarkdown: {md_path}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch on ``args.command`` ('experiment' or 'report')."""
+    if args.command == "experiment":
+        return run_experiment_command(args)
+    if args.command == "report":
+        return run_report_command(args)
+    raise ValueError(f"unknown command {args.command!r}")

@@ -1,0 +1,91 @@
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from galm.experiment import read_spec, run_experiment
+from galm.report import SECTION_TITLES, domain_similarity, write_report
+from galm.report.commands import register, run
+
+torch.set_num_threads(1)
+
+TINY = Path(__file__).resolve().parents[1] / "configs" / "experiments" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def experiment_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("experiment")
+    run_experiment(read_spec(TINY), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(experiment_dir):
+    html_path, md_path = write_report(experiment_dir)
+    return html_path.read_text(encoding="utf-8"), md_path.read_text(encoding="utf-8")
+
+
+def test_report_has_every_section(report):
+    html, md = report
+    for title in SECTION_TITLES.values():
+        assert title in html and f"## {title}" in md
+    for heading in ("Table 2", "Table 3", "Table 4", "Table 5", "Fig. 5", "Efficiency"):
+        assert heading in html and heading in md
+    assert "could not be built" not in html
+
+
+def test_report_marks_best_values_and_reads_numbers_from_runs(report, experiment_dir):
+    html, md = report
+    assert "<strong>" in html and "**" in md
+    import json
+
+    mauc = json.loads((experiment_dir / "cells" / "sem1" / "galm" / "seed0" / "results.json").read_text())["mauc"]
+    assert f"{100 * mauc:.1f} ± 0.0" in md
+
+
+def test_html_is_self_contained(report):
+    html, _ = report
+    assert "http://" not in html and "https://" not in html
+    assert 'src="/' not in html and "<link" not in html and "<script" not in html
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "url(" not in html
+
+
+def test_single_run_report_and_missing_inputs(experiment_dir, tmp_path):
+    galm_run = experiment_dir / "cells" / "s1d2" / "galm" / "seed0"
+    html_path, md_path = write_report(galm_run, tmp_path / "run.html")
+    md = md_path.read_text()
+    assert md_path == tmp_path / "run.md"
+    assert "single run" in md and "Table 4" in md and "Table 5" in md
+    hand = experiment_dir / "cells" / "sem1" / "hand_designed" / "seed0"
+    md = write_report(hand, tmp_path / "hand.html")[1].read_text()
+    assert "No metrics.jsonl with controller records" in md
+    assert "No arm.json holding attributes of several domains" in md
+    empty = tmp_path / "empty"
+    (empty / "cells").mkdir(parents=True)
+    md = write_report(empty)[1].read_text()
+    assert "No cells found" in md and "Table 4 needs a finished search" in md
+
+
+def test_domain_similarity_excludes_self_pairs():
+    arm = {"cosine_similarity": [[1.0, 0.5, 0.2], [0.5, 1.0, 0.4], [0.2, 0.4, 1.0]]}
+    labels, matrix = domain_similarity(arm, ["a", "a", "b"])
+    assert labels == ["a", "b"]
+    assert matrix[0, 0] == pytest.approx(0.5)
+    assert matrix[0, 1] == pytest.approx(0.3) and matrix[1, 0] == pytest.approx(0.3)
+    assert matrix[1, 1] != matrix[1, 1]  # one attribute: no pair, NaN
+
+
+def test_commands_parse_and_dispatch(experiment_dir, tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    subparsers = parser.add_subparsers(dest="command")
+    register(subparsers)
+    args = parser.parse_args(["report", str(experiment_dir), "--out", str(tmp_path / "r.html")])
+    assert run(args) == 0 and (tmp_path / "r.html").is_file() and (tmp_path / "r.md").is_file()
+    args = parser.parse_args(["experiment", str(TINY), "--out", str(experiment_dir), "--no-report"])
+    assert args.spec == TINY and args.report is False
+    assert run(args) == 0  # every cell already finished: all skipped
+    assert "already finished" in capsys.readouterr().out
