@@ -24,7 +24,7 @@ from galm.rundir import RunDirectory
 from galm.space import SearchSpace
 from galm.train import evaluate_network, train_network
 from galm.typed_config import to_mapping
-from galm.workflow import config_domain, retrain_run, search_run
+from galm.workflow import config_domain, open_search, retrain_run, search_run
 
 
 def main() -> None:
@@ -43,7 +43,10 @@ def main() -> None:
             search_run(run, config, device)
             search_seconds = time.perf_counter() - start
             searched = retrain_run(run, device).mauc
-        domain = config_domain(config)
+            domain = config_domain(config)
+            # With retrain_init=supernet the random heads start from the supernet's weights too.
+            supernet = (open_search(run, config, domain, device).supernet
+                        if config.search.retrain_init == "supernet" else None)
         space = SearchSpace(config.space)
         retrain = replace(config.train, splits=config.search.retrain_splits)
         randoms = []
@@ -51,6 +54,8 @@ def main() -> None:
             rng = random.Random(1000 * seed + k + 1)
             torch.manual_seed(seed)
             net = FixedNetwork([space.sample(rng) for _ in domain.attribute_names], config.space)
+            if supernet is not None:
+                net.load_from_supernet(supernet, list(range(domain.n_attributes)))
             train_network(net, domain, retrain, seed)
             randoms.append(evaluate_network(net, domain, "test").mauc)
         rows.append((seed, searched, statistics.median(randoms), max(randoms), search_seconds))

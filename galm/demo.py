@@ -22,6 +22,7 @@ DEMO_OVERRIDES = (
     "search.controller_steps=40",
     "search.controller_attributes_per_step=0",
     "search.derive=best_of_k",
+    "search.reward=auc",
     "controller.lr=0.001",
     "train.epochs=12",
 )
