@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from galm import __version__
 from galm.config import GalmConfig, config_from_mapping, read_config
 from galm.data import commands as data_commands
@@ -21,7 +23,7 @@ from galm.rundir import RunDirectory, write_json
 from galm.runtime import configure_threads, resolve_device, seed_everything
 from galm.space import SearchSpace
 from galm.scenarios import read_scenarios
-from galm.transfer import read_transfer_record
+from galm.transfer import NearestSource, read_transfer_record
 from galm.workflow import (
     config_domain, derive_run, evaluate_run, retrain_run, run_config, search_run, transfer_run,
 )
@@ -216,7 +218,9 @@ def _transfer_once(source_dir: Path, target: str, overrides: list[str], config_f
     _print_transfer(heads, nearest, run, retrain, device)
 
 
-def _print_transfer(heads, nearest, run: RunDirectory, retrain: bool, device) -> None:
+def _print_transfer(
+    heads: list[DerivedHead], nearest: list[NearestSource], run: RunDirectory, retrain: bool, device: torch.device
+) -> None:
     _print_heads(heads)
     if nearest:
         width = max(len(n.attribute) for n in nearest)

@@ -54,10 +54,9 @@ def demo_summary(heads: list[DerivedHead], searched: AucReport, control: AucRepo
         "|---|---|---:|---:|",
     ]
     for head in heads:
-        a = searched.per_attribute_auc.get(head.attribute)
-        b = control.per_attribute_auc.get(head.attribute)
-        fmt = lambda v: "undefined" if v is None else f"{v:.3f}"  # noqa: E731
-        lines.append(f"| {head.attribute} | `{head.architecture.short()}` | {fmt(a)} | {fmt(b)} |")
+        a = _auc_text(searched.per_attribute_auc.get(head.attribute))
+        b = _auc_text(control.per_attribute_auc.get(head.attribute))
+        lines.append(f"| {head.attribute} | `{head.architecture.short()}` | {a} | {b} |")
     lines += [
         f"| **mAUC** | | **{searched.mauc:.4f}** | **{control.mauc:.4f}** |",
         "",
@@ -71,3 +70,7 @@ def demo_summary(heads: list[DerivedHead], searched: AucReport, control: AucRepo
         choice, share = max(freqs.items(), key=lambda item: item[1])
         lines.append(f"- {decision}: {choice} ({share:.0%})")
     return "\n".join(lines) + "\n"
+
+
+def _auc_text(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
