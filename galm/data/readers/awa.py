@@ -34,7 +34,7 @@ from galm.data.readers.errors import (
     require_root,
     resolve,
 )
-from galm.data.readers.xlsa17 import read_test_classes
+from galm.data.readers.splits import listed_or_seeded_test_classes
 
 IMAGE_DIR_CANDIDATES = ("JPEGImages", "images")
 
@@ -150,11 +150,9 @@ def _test_classes(
 ) -> list[int]:
     """Test class ids from ``split_file``, else ``testclasses.txt`` (checked against trainclasses.txt)."""
     if split_file is not None:
-        path = resolve(root, split_file)
-        assert path is not None
-        metadata["split_source"] = str(path)
-        source_files.append(path)
-        return read_test_classes(path, class_names)
+        return listed_or_seeded_test_classes(
+            root, class_names, split_file, test_fraction, seed, metadata, source_files, root / "classes.txt"
+        )
     test_path, train_path = root / "testclasses.txt", root / "trainclasses.txt"
     if not test_path.is_file():
         metadata["split_source"] = f"seeded choice of {test_fraction} of the classes (no testclasses.txt)"
