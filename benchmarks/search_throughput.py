@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from galm.controller import Controller
 from galm.losses import masked_bce
+from galm.precision import autocast, cpu_has_fast_bf16
 from galm.reinforce import ControllerTrainer, RewardBaseline
 from galm.space import SearchSpace, SpaceConfig
 from galm.supernet import Supernet
@@ -42,15 +43,19 @@ def matmul_rate(size: int = 2048, repeats: int = 5) -> float:
 
 
 def train_and_reward(supernet: Supernet, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-                     labels: torch.Tensor, val_images: torch.Tensor, ids: list[int], archs: list) -> None:
+                     labels: torch.Tensor, val_images: torch.Tensor, ids: list[int], archs: list,
+                     precision: str = "float32") -> None:
     """One phase-1 update of the given heads plus their reward forward pass (the unit being timed)."""
+    cpu = torch.device("cpu")
     supernet.train()
-    loss = masked_bce(supernet(images, ids, archs), labels[:, ids])
+    with autocast(precision, cpu):
+        logits = supernet(images, ids, archs)
+    loss = masked_bce(logits.float(), labels[:, ids])
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     supernet.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(precision, cpu):
         supernet(val_images, ids, archs)
 
 
@@ -61,6 +66,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--loop-steps", type=int, default=20, help="paper-loop updates timed per repetition")
+    parser.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
+                        help="also time the batched path under bf16 autocast (auto: only on CPUs with native bf16)")
     args = parser.parse_args()
     torch.manual_seed(0)
     space = SearchSpace(SpaceConfig(resolution=args.resolution))
@@ -80,16 +87,21 @@ def main() -> None:
             train_and_reward(supernet, optimizer, images, labels, val_images, [a], [archs[a]])
         return args.loop_steps / (time.perf_counter() - start)
 
-    def batched() -> float:
+    def batched(precision: str = "float32") -> float:
         start = time.perf_counter()
-        train_and_reward(supernet, optimizer, images, labels, val_images, list(range(n)), archs)
+        train_and_reward(supernet, optimizer, images, labels, val_images, list(range(n)), archs, precision)
         return n / (time.perf_counter() - start)
 
     paper_loop(), batched()  # warm-up
-    loop_rates, batched_rates = [], []
+    use_bf16 = args.bf16 == "yes" or (args.bf16 == "auto" and cpu_has_fast_bf16())
+    if use_bf16:
+        batched("bf16")  # warm-up
+    loop_rates, batched_rates, bf16_rates = [], [], []
     for _ in range(args.repeats):
         loop_rates.append(paper_loop())
         batched_rates.append(batched())
+        if use_bf16:
+            bf16_rates.append(batched("bf16"))
 
     controller = Controller(n, space.decision_sizes)
     trainer = ControllerTrainer(controller, 1e-4, RewardBaseline(0.95, True, n))
@@ -119,6 +131,12 @@ def main() -> None:
     print(f"batched step: {flops / 1e9:.1f} GFLOP in {step_seconds:.2f} s = {flops / step_seconds / 1e9:.1f} GFLOP/s; "
           f"float32 matmul rate {rate / 1e9:.1f} GFLOP/s; fraction {flops / step_seconds / rate:.2f}")
     print(f"peak resident memory: {peak_gib:.2f} GiB")
+    if bf16_rates:
+        print(f"| batched heads, bf16 autocast | {statistics.median(bf16_rates):.1f} | "
+              f"{', '.join(f'{r:.1f}' for r in bf16_rates)} |")
+        print(f"speedup (bf16): {statistics.median(bf16_rates) / loop:.2f}")
+    else:
+        print("speedup (bf16): n/a (this CPU has no native bf16 units; emulated bf16 is slower than float32)")
     print(f"speedup: {fast / loop:.2f}")
 
 

@@ -27,6 +27,7 @@ from galm.reinforce import ControllerTrainer, RewardBaseline
 from galm.rewards import RewardMetric, head_rewards
 from galm.rundir import MetricsLogger, atomic_torch_save
 from galm.space import Architecture, SearchSpace, SpaceConfig
+from galm.precision import Precision, autocast, resolve_precision
 from galm.supernet import HeadMode, Supernet
 
 CHECKPOINT_VERSION = 1
@@ -72,6 +73,8 @@ class SearchConfig:
     shared_weight_decay: float = 1e-4
     flip: bool = True
     head_mode: HeadMode = "batched"
+    # 'auto': bf16 autocast on GPUs and on CPUs with native bf16 units, float32 elsewhere.
+    precision: Precision = "auto"
     reward: RewardMetric = "accuracy"
     # Final architecture per attribute: the policy's argmax, or the best of k samples by validation reward.
     derive: Literal["argmax", "best_of_k"] = "argmax"
@@ -147,6 +150,7 @@ class GalmSearch:
         self.attribute_rng = np.random.default_rng(seed + 4)
         unknown = torch.full((domain.n_images, n_source), float("nan"))
         self.labels = torch.cat([unknown, torch.as_tensor(domain.labels)], dim=1)
+        self.precision = resolve_precision(search.precision, self.device)
         self.active = np.arange(n_source, n)
         self.frozen = np.arange(n_source)
         self._frozen_rows: dict[str, torch.Tensor] | None = None
@@ -183,8 +187,9 @@ class GalmSearch:
             archs = self._decode(self.controller.sample(ids, generator=self.sampling))
         batch = self.train_order.next()
         self.supernet.train()
-        logits = self.supernet(self._images(batch, self.config.flip), ids, archs)
-        loss = masked_bce(logits, self._labels(batch, ids))
+        with autocast(self.precision, self.device):
+            logits = self.supernet(self._images(batch, self.config.flip), ids, archs)
+        loss = masked_bce(logits.float(), self._labels(batch, ids))
         self.shared_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.shared_optimizer.step()
@@ -214,7 +219,8 @@ class GalmSearch:
         """Supernet logits in inference mode (BatchNorm statistics fixed, as the paper evaluates)."""
         self.supernet.eval()
         try:
-            return self.supernet(images, ids, archs)
+            with autocast(self.precision, self.device):
+                return self.supernet(images, ids, archs).float()
         finally:
             self.supernet.train()
 
