@@ -130,3 +130,21 @@ def test_cli_transfer(source_run, tmp_path, capsys):
     assert "nearest searched attribute" in capsys.readouterr().out
     bad = ["transfer", "--source", str(tmp_path / "none"), "--target", "syn2", "--out", str(tmp_path / "x"), *sets]
     assert main(bad) == 2
+
+
+def test_multi_domain_source_search_transfers_to_a_third_domain(tmp_path):
+    tiny3 = [s.replace("data.synthetic.n_domains=2", "data.synthetic.n_domains=3") for s in TINY]
+    source_config = read_config(None, [*tiny3, "data.domain=syn1+syn2"])
+    domain = config_domain(source_config)
+    assert domain.name == "syn1+syn2" and domain.n_attributes == 10
+    first = domain.metadata["domain_of_attribute"]
+    assert sorted(set(first.values())) == ["syn1", "syn2"]
+    # syn1's attributes are unknown on syn2's images and the other way round.
+    syn2_rows = domain.class_index >= 6
+    assert np.isnan(domain.labels[syn2_rows, :5]).all() and np.isnan(domain.labels[~syn2_rows, 5:]).all()
+    source = RunDirectory.create(tmp_path / "s12", to_mapping(source_config))
+    search_run(source, source_config, torch.device("cpu"))
+    target_config = read_config(None, [*tiny3, "data.domain=syn3"])
+    run = RunDirectory.create(tmp_path / "s12-d3", to_mapping(target_config))
+    heads, nearest = transfer_run(run, source, target_config, torch.device("cpu"))
+    assert len(heads) == 5 and {n.source for n in nearest} <= set(domain.attribute_names)
