@@ -25,13 +25,7 @@ from galm.baselines.ale import ale_loss
 from galm.baselines.iap import IAP
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """The machine is shared: tiny models run on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 FAST = {"dap": {}, "iap": {}, "ale": {"epochs": 30}}

@@ -10,20 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from galm.data.domain import AttributeDomain
-from galm.data.raw import RawDomain
 from galm.data.readers import READERS, DatasetFormatError, read_apy
 from galm.data.readers.apy import read_apy_annotations
+from tests.support import shared_data, as_domain
 
 CLASSES = ["aeroplane", "bicycle", "person", "donkey", "mug"]
 ATTRIBUTES = [f"Attr {k}" for k in range(64)]
-
-
-def shared_data() -> Path:
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip("genuine dataset files (../shared/data) are not available")
-    return path
 
 
 def jpeg_bytes() -> bytes:
@@ -65,14 +57,6 @@ def write_apy(root: Path) -> Path:
     for name in ["donkey_1", "mug_3"]:
         (yahoo / f"{name}.jpg").write_bytes(data)
     return root
-
-
-def as_domain(raw: RawDomain) -> AttributeDomain:
-    return AttributeDomain(
-        name=raw.name, images=np.zeros((raw.n_images, 2, 2, 3), np.uint8), labels=raw.labels,
-        attribute_names=raw.attribute_names, class_index=raw.class_index, class_names=raw.class_names,
-        splits=raw.splits, class_attributes=raw.class_attributes, label_level=raw.label_level, metadata=raw.metadata,
-    )
 
 
 def test_reads_layout(tmp_path: Path) -> None:

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from galm.data.domain import AttributeDomain
-from galm.data.raw import RawDomain
 from galm.data.readers import READERS, DatasetFormatError, read_awa
+from tests.support import shared_data, as_domain
 
 CLASSES = ["antelope", "grizzly+bear", "killer+whale", "beaver", "dalmatian"]
 PREDICATES = ["black", "white", "blue", "brown"]
@@ -20,14 +19,6 @@ BINARY = np.array([[0, 1, 0, 1], [1, 0, 0, 1], [1, 1, 0, 0], [0, 0, 1, 1], [1, 1
 CONTINUOUS = np.array(
     [[-1.0, 60.0, 0.0, 70.0], [80.0, 10.0, 5.0, 90.0], [70.0, 65.0, 0.0, 2.0], [3.0, 1.0, 55.0, 88.0], [99.0, 77.0, 66.0, 0.0]]
 )
-
-
-def shared_data() -> Path:
-    """The team's genuine data folder (``../shared/data`` beside the repository), or skip."""
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip("genuine dataset files (../shared/data) are not available")
-    return path
 
 
 def jpeg_bytes() -> bytes:
@@ -53,15 +44,6 @@ def write_awa(root: Path, images_per_class: int = 3, test=("killer+whale", "dalm
         for k in range(images_per_class):
             (folder / f"{c}_{10001 + k}.jpg").write_bytes(data)
     return root
-
-
-def as_domain(raw: RawDomain) -> AttributeDomain:
-    """The raw domain with dummy images, checked by the domain's own validation."""
-    return AttributeDomain(
-        name=raw.name, images=np.zeros((raw.n_images, 2, 2, 3), np.uint8), labels=raw.labels,
-        attribute_names=raw.attribute_names, class_index=raw.class_index, class_names=raw.class_names,
-        splits=raw.splits, class_attributes=raw.class_attributes, label_level=raw.label_level, metadata=raw.metadata,
-    )
 
 
 def test_reads_layout(tmp_path: Path) -> None:

@@ -10,18 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from galm.data.domain import AttributeDomain
-from galm.data.raw import RawDomain
 from galm.data.readers import READERS, DatasetFormatError, read_celeba
+from tests.support import shared_data, as_domain
 
 NAMES = ["5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive"]
-
-
-def shared_data() -> Path:
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip("genuine dataset files (../shared/data) are not available")
-    return path
 
 
 def value(k: int, j: int) -> int:
@@ -40,14 +32,6 @@ def write_celeba(root: Path, n: int = 10, partition: bool = True, count: int | N
     for k in range(n):
         (root / "img_align_celeba" / f"{k + 1:06d}.jpg").write_bytes(buffer.getvalue())
     return root
-
-
-def as_domain(raw: RawDomain) -> AttributeDomain:
-    return AttributeDomain(
-        name=raw.name, images=np.zeros((raw.n_images, 2, 2, 3), np.uint8), labels=raw.labels,
-        attribute_names=raw.attribute_names, class_index=raw.class_index, class_names=raw.class_names,
-        splits=raw.splits, class_attributes=raw.class_attributes, label_level=raw.label_level, metadata=raw.metadata,
-    )
 
 
 def test_reads_layout_with_partition(tmp_path: Path) -> None:

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from galm.data.domain import AttributeDomain
-from galm.data.raw import RawDomain
 from galm.data.readers import READERS, DatasetFormatError, read_cub
+from tests.support import as_domain
 
 # Classes 1..6 exist in classes.txt; images cover classes 1, 2, 4 and 5 only (a partial folder).
 CLASSES = ["001.Black_footed_Albatross", "002.Laysan_Albatross", "003.Sooty_Albatross", "004.Groove_billed_Ani", "005.Crested_Auklet", "006.Least_Auklet"]
@@ -56,14 +55,6 @@ def write_cub(top: Path, *, attributes_txt: bool = True, image_labels: bool = Tr
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(buffer.getvalue())
     return top
-
-
-def as_domain(raw: RawDomain) -> AttributeDomain:
-    return AttributeDomain(
-        name=raw.name, images=np.zeros((raw.n_images, 2, 2, 3), np.uint8), labels=raw.labels,
-        attribute_names=raw.attribute_names, class_index=raw.class_index, class_names=raw.class_names,
-        splits=raw.splits, class_attributes=raw.class_attributes, label_level=raw.label_level, metadata=raw.metadata,
-    )
 
 
 def test_image_level_labels(tmp_path: Path) -> None:

@@ -10,10 +10,9 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from galm.data.domain import AttributeDomain
-from galm.data.raw import RawDomain
 from galm.data.readers import READERS, DatasetFormatError, read_sun
 from galm.data.readers.sun import sun_class_of
+from tests.support import as_domain
 
 PATHS = [
     "a/abbey/sun_aaa.jpg",
@@ -58,14 +57,6 @@ def write_sun(root: Path, paths=PATHS, labels=None, images=True) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(buffer.getvalue())
     return root
-
-
-def as_domain(raw: RawDomain) -> AttributeDomain:
-    return AttributeDomain(
-        name=raw.name, images=np.zeros((raw.n_images, 2, 2, 3), np.uint8), labels=raw.labels,
-        attribute_names=raw.attribute_names, class_index=raw.class_index, class_names=raw.class_names,
-        splits=raw.splits, class_attributes=raw.class_attributes, label_level=raw.label_level, metadata=raw.metadata,
-    )
 
 
 def test_class_of_path() -> None:

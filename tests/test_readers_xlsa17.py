@@ -16,18 +16,12 @@ from galm.data.readers import (
     read_xlsa17_features,
     xlsa17_class_split,
 )
+from tests.support import shared_data
 
 CLASSES = ["antelope", "grizzly+bear", "killer+whale", "beaver", "dalmatian", "horse"]
 # original_att: A=3 attributes x C=6 classes, AwA-style percentages with one -1 (no answer)
 ORIGINAL = np.array([[-1.0, 10.0, 80.0, 50.0, 0.0, 90.0], [5.0, 5.0, 5.0, 5.0, 5.0, 60.0], [30.0, 70.0, 10.0, 20.0, 90.0, 40.0]])
 LABELS = np.repeat(np.arange(1, 7), 4)  # 24 images, 4 per class, 1-based
-
-
-def shared_data() -> Path:
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip("genuine dataset files (../shared/data) are not available")
-    return path
 
 
 def cell(strings: list[str]) -> np.ndarray:

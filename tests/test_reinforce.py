@@ -14,13 +14,7 @@ from galm.space import SearchSpace
 SIZES = SearchSpace().decision_sizes
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny controller ops run fastest on one thread (and do not stall on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def make_controller(n_attributes: int = 3, seed: int = 0) -> Controller:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from galm.data.domain import AttributeDomain
 from galm.data.table import read_table, read_table_domains
+from tests.support import as_domain
 
 
 def write_images(folder: Path, names: list[str], size: tuple[int, int] = (12, 10)) -> None:
@@ -27,16 +27,6 @@ def write_table(folder: Path, header: str, rows: list[str], name: str = "table.c
     path = folder / name
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     return path
-
-
-def as_domain(raw) -> AttributeDomain:
-    """The RawDomain as a validated AttributeDomain (images zeros)."""
-    return AttributeDomain(
-        name=raw.name, images=np.zeros((raw.n_images, 4, 4, 3), np.uint8), labels=raw.labels,
-        attribute_names=raw.attribute_names, class_index=raw.class_index, class_names=raw.class_names,
-        splits=raw.splits, class_attributes=raw.class_attributes, label_level=raw.label_level,
-        metadata=raw.metadata,
-    )
 
 
 def test_values_parse_to_zero_one_and_nan(tmp_path: Path) -> None:
@@ -56,7 +46,7 @@ def test_values_parse_to_zero_one_and_nan(tmp_path: Path) -> None:
     assert raw.image_paths[0] == tmp_path / "i/0.jpg"
     assert raw.source_files == [path]
     assert raw.label_level == "image"  # class x disagrees on a
-    as_domain(raw)  # valid splits: test classes unseen
+    as_domain(raw, size=4)  # valid splits: test classes unseen
 
 
 def test_bad_value_names_file_line_and_column(tmp_path: Path) -> None:
@@ -124,7 +114,7 @@ def test_without_class_column_images_split_at_random(tmp_path: Path) -> None:
     assert raw.splits["test"].size == 5 and raw.splits["val"].size == 3 and raw.splits["train"].size == 12
     assert raw.metadata["class_disjoint_test"] is False and "not class-disjoint" in raw.metadata["note"]
     assert raw.label_level == "image"
-    as_domain(raw)
+    as_domain(raw, size=4)
 
 
 def test_domains_column(tmp_path: Path) -> None:

@@ -1,0 +1,28 @@
+"""Helpers several test files share: the genuine data folder and raw domains as validated domains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from galm.data.domain import AttributeDomain
+from galm.data.raw import RawDomain
+
+
+def shared_data() -> Path:
+    """The team's genuine data folder (``../shared/data`` beside the repository), or skip."""
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if not path.is_dir():
+        pytest.skip("genuine dataset files (../shared/data) are not available")
+    return path
+
+
+def as_domain(raw: RawDomain, size: int = 2) -> AttributeDomain:
+    """The raw domain with blank images, checked by the domain's own validation."""
+    return AttributeDomain(
+        name=raw.name, images=np.zeros((raw.n_images, size, size, 3), np.uint8), labels=raw.labels,
+        attribute_names=raw.attribute_names, class_index=raw.class_index, class_names=raw.class_names,
+        splits=raw.splits, class_attributes=raw.class_attributes, label_level=raw.label_level, metadata=raw.metadata,
+    )
