@@ -13,7 +13,7 @@ import torch
 from galm import __version__
 from galm.config import GalmConfig, config_from_mapping, read_config
 from galm.data import commands as data_commands
-from galm.data.sources import open_domain
+from galm.data.sources import domain_overrides, open_domain
 from galm.report import commands as report_commands
 from galm.demo import DEMO_OVERRIDES, run_demo
 from galm.search import DerivedHead
@@ -196,17 +196,11 @@ def _print_heads(heads: list[DerivedHead]) -> None:
         print(f"{h.attribute:<{width}}  {h.architecture.short():<30} {h.probability:>9.3f} {h.val_reward:>10.3f}")
 
 
-def _target_overrides(target: str) -> list[str]:
-    if Path(target).is_dir():
-        return [f"data.source={target}"]
-    return ["data.source=synthetic", f"data.domain={target}"]
-
-
 def _transfer_once(source_dir: Path, target: str, overrides: list[str], config_file: Path | None,
                    out: Path | None, retrain: bool) -> None:
     source = RunDirectory.open(source_dir)
     base = source.config_mapping()
-    config = config_from_mapping(base, config_file, [*overrides, *_target_overrides(target)])
+    config = config_from_mapping(base, config_file, [*overrides, *domain_overrides(target)])
     configure_threads(config.threads)
     seed_everything(config.seed)
     config_domain(config)  # fail on bad data before creating the run directory

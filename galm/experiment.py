@@ -55,6 +55,7 @@ import torch
 import yaml
 
 from galm.config import GalmConfig, read_config
+from galm.data.sources import domain_overrides
 from galm.rundir import RunDirectory, atomic_write_bytes, read_json, write_json
 from galm.typed_config import ConfigError, to_mapping
 
@@ -241,16 +242,10 @@ def cell_path(out: str | Path, cell: Cell) -> Path:
     return Path(out) / "cells" / cell.scenario.name / cell.method / f"seed{cell.seed}"
 
 
-def _domain_overrides(domain: str) -> list[str]:
-    if Path(domain).is_dir():
-        return [f"data.source={domain}"]
-    return ["data.source=synthetic", f"data.domain={domain}"]
-
-
 def cell_config(cell: Cell, domain: str | None = None) -> GalmConfig:
     """The resolved config of a cell on `domain` (default: the scenario's evaluation domain)."""
     domain = domain or cell.scenario.eval_domain
-    return read_config(None, [*cell.overrides, *_domain_overrides(domain), f"seed={cell.seed}"])
+    return read_config(None, [*cell.overrides, *domain_overrides(domain), f"seed={cell.seed}"])
 
 
 def expand_cells(spec: ExperimentSpec) -> list[Cell]:

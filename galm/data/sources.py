@@ -50,3 +50,10 @@ def open_domain(source: str, domain: str, synthetic: SyntheticConfig, resolution
             f"{resolution}; prepare the data at {resolution} pixels or set space.resolution={opened.resolution}"
         )
     return opened
+
+
+def domain_overrides(domain: str) -> list[str]:
+    """Config overrides that select `domain`: a prepared directory, else synthetic domain name(s)."""
+    if Path(domain).is_dir():
+        return [f"data.source={domain}"]
+    return ["data.source=synthetic", f"data.domain={domain}"]
