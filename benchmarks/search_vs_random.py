@@ -12,7 +12,6 @@ import random
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -48,7 +47,7 @@ def main() -> None:
             supernet = (open_search(run, config, domain, device).supernet
                         if config.search.retrain_init == "supernet" else None)
         space = SearchSpace(config.space)
-        retrain = replace(config.train, splits=config.search.retrain_splits)
+        retrain = config.retrain
         randoms = []
         for k in range(args.randoms):
             rng = random.Random(1000 * seed + k + 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -42,6 +42,11 @@ class GalmConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
+
+    @property
+    def retrain(self) -> TrainConfig:
+        """Training settings for retraining a searched network: `train`, on `search.retrain_splits`."""
+        return replace(self.train, splits=self.search.retrain_splits)
 
     def check(self) -> None:
         """Cross-field checks that single fields cannot express."""

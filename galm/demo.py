@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import torch
 
@@ -38,7 +37,7 @@ def run_demo(run: RunDirectory, config: GalmConfig, device: torch.device) -> str
     control_run = RunDirectory.create(run.path / CONTROL_DIR, to_mapping(config))
     archs = resolve_architectures("random", domain.attribute_names, space, config.seed + 1)
     write_json(control_run.architectures_path, architectures_record(archs))
-    retrain = replace(config.train, splits=config.search.retrain_splits)
+    retrain = config.retrain
     control = train_and_evaluate(control_run, domain, archs, config.space, retrain, config.seed, device)
     text = demo_summary(heads, searched, control, space)
     atomic_write_bytes(run.path / "summary.md", text.encode("utf-8"))

@@ -305,10 +305,6 @@ class CellContext:
         return cell_config(self.cell, domain)
 
 
-def _retrain_config(config: GalmConfig):
-    return replace(config.train, splits=config.search.retrain_splits)
-
-
 def _run_galm(ctx: CellContext) -> dict[str, Any]:
     from galm.workflow import config_domain, retrain_run, search_run, transfer_run
 
@@ -340,7 +336,7 @@ def _train_fixed(ctx: CellContext, path: Path, config: GalmConfig, archs, net=No
     domain = config_domain(config)
     run = RunDirectory.create(path, to_mapping(config), exist_ok=True)
     write_json(run.architectures_path, architectures_record(archs))
-    report = train_and_evaluate(run, domain, archs, config.space, _retrain_config(config), config.seed,
+    report = train_and_evaluate(run, domain, archs, config.space, config.retrain, config.seed,
                                 ctx.device, net=net)
     return run, report
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -142,7 +141,7 @@ def retrain_run(run: RunDirectory, device: torch.device) -> AucReport:
     if not run.architectures_path.is_file():
         raise FileNotFoundError(f"{run.architectures_path} is missing: run `galm search` (or `galm derive`) first")
     archs = read_architectures(run.architectures_path, domain.attribute_names)
-    train = replace(config.train, splits=config.search.retrain_splits)
+    train = config.retrain
     net = None
     if config.search.retrain_init == "supernet":
         search = open_search(run, config, domain, device)
