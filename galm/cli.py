@@ -160,7 +160,9 @@ def command_train(args: argparse.Namespace) -> int:
     device = resolve_device(config.device)
     print(f"galm train: domain {domain.name} ({domain.n_images} images, {domain.n_attributes} attributes) "
           f"on {device}; run directory {run.path}")
-    report = train_and_evaluate(run, domain, archs, config.space, config.train, config.seed, device)
+    report = train_and_evaluate(
+        run, domain, archs, config.space, config.train, config.seed, device, execution=config.execution
+    )
     _print_report(report, f"Fixed network ({args.arch}) on {domain.name}")
     print(f"results: {run.results_path}")
     return 0

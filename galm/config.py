@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from galm.data.synthetic import SyntheticConfig
+from galm.execution import ExecutionConfig
 from galm.search import ControllerConfig, SearchConfig
 from galm.space import SpaceConfig
 from galm.train import TrainConfig
@@ -36,6 +37,7 @@ class GalmConfig:
     device: str = "auto"
     # CPU threads for torch; 0 keeps torch's default.
     threads: int = 0
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -38,7 +38,9 @@ def run_demo(run: RunDirectory, config: GalmConfig, device: torch.device) -> str
     archs = resolve_architectures("random", domain.attribute_names, space, config.seed + 1)
     write_json(control_run.architectures_path, architectures_record(archs))
     retrain = config.retrain
-    control = train_and_evaluate(control_run, domain, archs, config.space, retrain, config.seed, device)
+    control = train_and_evaluate(
+        control_run, domain, archs, config.space, retrain, config.seed, device, execution=config.execution
+    )
     text = demo_summary(heads, searched, control, space)
     atomic_write_bytes(run.path / "summary.md", text.encode("utf-8"))
     return text

@@ -337,7 +337,7 @@ def _train_fixed(ctx: CellContext, path: Path, config: GalmConfig, archs, net=No
     run = RunDirectory.create(path, to_mapping(config), exist_ok=True)
     write_json(run.architectures_path, architectures_record(archs))
     report = train_and_evaluate(run, domain, archs, config.space, config.retrain, config.seed,
-                                ctx.device, net=net)
+                                ctx.device, net=net, execution=config.execution)
     return run, report
 
 
@@ -379,7 +379,6 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
     with MetricsLogger(run) as logger:
         search.run(logger)
     # Stage 1, as GALM's controller updates: each candidate set scored on one validation minibatch.
-    from galm.batches import images_to_tensor
     from galm.rewards import head_rewards
 
     rng = random.Random(config.seed + 7)
@@ -388,9 +387,9 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
     for _ in range(candidates):
         archs = [search.space.sample(rng) for _ in range(n)]
         batch = search.val_order.next()
-        images = images_to_tensor(domain.images[batch], search.device)
+        images = search.batch_images(batch, augment=False)
         logits = search.head_logits(images, ids, archs)
-        rewards = torch.nan_to_num(head_rewards(logits, search._labels(batch, ids), config.search.reward), nan=-1.0)
+        rewards = torch.nan_to_num(head_rewards(logits, search.batch_labels(batch, ids), config.search.reward), nan=-1.0)
         for j, (arch, reward) in enumerate(zip(archs, rewards.tolist())):
             scored[j].append((reward, arch))
     # Stage 2, as GALM's best-of-k derive: the top 1 + derive_samples per attribute on the whole split.

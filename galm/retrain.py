@@ -10,6 +10,7 @@ import torch
 
 from galm.data.domain import AttributeDomain
 from galm.evaluate import AucReport
+from galm.execution import ExecutionConfig
 from galm.network import FixedNetwork
 from galm.rundir import MetricsLogger, RunDirectory, atomic_torch_save, read_json, write_json
 from galm.space import Architecture, SearchSpace, SpaceConfig
@@ -111,6 +112,7 @@ def train_and_evaluate(
     device: torch.device,
     net: FixedNetwork | None = None,
     extra_results: Mapping[str, Any] | None = None,
+    execution: ExecutionConfig | None = None,
 ) -> AucReport:
     """Train the fixed network of `archs` on the configured splits, score it, record everything in `run`."""
     ordered = [archs[name] for name in domain.attribute_names]
@@ -121,6 +123,7 @@ def train_and_evaluate(
         train_network(
             net, domain, config, seed, splits=config.splits, device=device,
             on_epoch=lambda epoch, record: log.log(epoch, "retrain", {"loss": record["loss"]}),
+            execution=execution,
         )
         report = evaluate_network(net, domain, config.eval_split, config.eval_batch_size, device)
         log.log(config.epochs, "evaluate", {"mauc": report.mauc})

@@ -18,9 +18,12 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from galm.batches import BatchOrder, images_to_tensor, random_flip, sequential_batches
+from galm.augment import Augmentation
+from galm.batches import BatchOrder, sequential_batches
 from galm.controller import Controller, ControllerSample
 from galm.data.domain import AttributeDomain
+from galm.execution import ExecutionConfig, compile_module, place_module
+from galm.inputs import DomainInputs
 from galm.losses import masked_bce
 from galm.progress import progress
 from galm.reinforce import ControllerTrainer, RewardBaseline
@@ -30,7 +33,7 @@ from galm.space import Architecture, SearchSpace, SpaceConfig
 from galm.precision import Precision, autocast, resolve_precision
 from galm.supernet import HeadMode, Supernet
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class SearchConfig:
     shared_lr: float = 2e-3
     shared_weight_decay: float = 1e-4
     flip: bool = True
+    # Random shifts of up to this many pixels (edges replicated) on phase-1 batches; 0 = none
+    # (the paper does not say which augmentation it used).
+    crop_padding: int = 0
     head_mode: HeadMode = "batched"
     # 'auto': bf16 autocast on GPUs and on CPUs with native bf16 units, float32 elsewhere.
     precision: Precision = "auto"
@@ -118,6 +124,7 @@ class GalmSearch:
         seed: int,
         device: torch.device | str = "cpu",
         source_attributes: Sequence[str] = (),
+        execution: ExecutionConfig | None = None,
     ) -> None:
         """`source_attributes` are attributes of a finished search that come first in the index
         space and stay fixed (transfer): they have no labels in `domain` and are never searched."""
@@ -131,7 +138,11 @@ class GalmSearch:
         self.attribute_names = [*source_attributes, *domain.attribute_names]
         n = len(self.attribute_names)
         torch.manual_seed(seed)
+        self.execution = execution or ExecutionConfig()
         self.supernet = Supernet(n, space, head_mode=search.head_mode).to(self.device)
+        place_module(self.supernet, self.execution, self.device)
+        # Only the trunk is compiled: the heads' grouping changes with every sample of architectures.
+        compile_module(self.supernet.trunk, self.execution)
         self.controller = Controller(
             n, self.space.decision_sizes, controller.embedding_dim, controller.arm_dim,
             controller.hidden, controller.num_layers, controller.init_range,
@@ -146,10 +157,12 @@ class GalmSearch:
         self.train_order = BatchOrder(domain.split("train"), search.batch_size, seed)
         self.val_order = BatchOrder(domain.split("val"), search.batch_size, seed + 1)
         self.sampling = torch.Generator(device=self.device).manual_seed(seed + 2)
-        self.flips = torch.Generator().manual_seed(seed + 3)
+        self.augmentation = Augmentation(search.flip, search.crop_padding)
+        self.augment_rng = torch.Generator().manual_seed(seed + 3)
         self.attribute_rng = np.random.default_rng(seed + 4)
         unknown = torch.full((domain.n_images, n_source), float("nan"))
-        self.labels = torch.cat([unknown, torch.as_tensor(domain.labels)], dim=1)
+        labels = torch.cat([unknown, torch.as_tensor(domain.labels)], dim=1)
+        self.inputs = DomainInputs(domain.images, labels, self.device, self.execution.input_cache)
         self.precision = resolve_precision(search.precision, self.device)
         self.active = np.arange(n_source, n)
         self.frozen = np.arange(n_source)
@@ -172,12 +185,15 @@ class GalmSearch:
     def _decode(self, sample: ControllerSample) -> list[Architecture]:
         return [self.space.decode(actions) for actions in sample.actions.tolist()]
 
-    def _images(self, batch: np.ndarray, flip: bool) -> torch.Tensor:
-        images = images_to_tensor(self.domain.images[batch], self.device)
-        return random_flip(images, self.flips) if flip else images
+    def batch_images(self, batch: np.ndarray, augment: bool) -> torch.Tensor:
+        """Network input for image indices `batch`; augmented for phase-1 training only."""
+        if augment:
+            return self.inputs.images(batch, self.augmentation, self.augment_rng)
+        return self.inputs.images(batch)
 
-    def _labels(self, batch: np.ndarray, ids: torch.Tensor) -> torch.Tensor:
-        return self.labels[torch.as_tensor(batch)][:, ids.cpu()].to(self.device)
+    def batch_labels(self, batch: np.ndarray, ids: torch.Tensor) -> torch.Tensor:
+        """Labels (B, m) of attributes `ids` for image indices `batch` (NaN = unknown)."""
+        return self.inputs.labels(batch, ids)
 
     # ------------------------------------------------------------------ phases
     def shared_step_once(self) -> float:
@@ -188,8 +204,8 @@ class GalmSearch:
         batch = self.train_order.next()
         self.supernet.train()
         with autocast(self.precision, self.device):
-            logits = self.supernet(self._images(batch, self.config.flip), ids, archs)
-        loss = masked_bce(logits.float(), self._labels(batch, ids))
+            logits = self.supernet(self.batch_images(batch, augment=True), ids, archs)
+        loss = masked_bce(logits.float(), self.batch_labels(batch, ids))
         self.shared_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.shared_optimizer.step()
@@ -229,8 +245,8 @@ class GalmSearch:
         ids = self._attribute_batch(self.config.controller_attributes_per_step)
         sample = self.controller.sample(ids, generator=self.sampling)
         batch = self.val_order.next()
-        logits = self.head_logits(self._images(batch, flip=False), ids, self._decode(sample))
-        rewards = head_rewards(logits, self._labels(batch, ids), self.config.reward)
+        logits = self.head_logits(self.batch_images(batch, augment=False), ids, self._decode(sample))
+        rewards = head_rewards(logits, self.batch_labels(batch, ids), self.config.reward)
         usable = ~torch.isnan(rewards)
         self.controller_step += 1
         if not usable.any():
@@ -316,10 +332,10 @@ class GalmSearch:
         """Reward (m,) of each (attribute, head) pair on the whole validation split."""
         indices = self.domain.split("val")
         logits = torch.cat([
-            self.head_logits(self._images(batch, flip=False), ids, archs).cpu()
+            self.head_logits(self.batch_images(batch, augment=False), ids, archs).cpu()
             for batch in sequential_batches(indices, batch_size)
         ])
-        return head_rewards(logits, self.labels[torch.as_tensor(indices)][:, ids.cpu()], self.config.reward)
+        return head_rewards(logits, self.batch_labels(indices, ids).cpu(), self.config.reward)
 
     @torch.no_grad()
     def derive(self, method: str | None = None, samples: int | None = None) -> list[DerivedHead]:
@@ -379,7 +395,7 @@ class GalmSearch:
             "val_order": self.val_order.state_dict(),
             "rng": {
                 "sampling": self.sampling.get_state(),
-                "flips": self.flips.get_state(),
+                "augment": self.augment_rng.get_state(),
                 "attributes": self.attribute_rng.bit_generator.state,
                 "python": random.getstate(),
                 "numpy": np.random.get_state(),
@@ -407,7 +423,7 @@ class GalmSearch:
         self.val_order.load_state_dict(state["val_order"])
         rng = state["rng"]
         self.sampling.set_state(rng["sampling"])
-        self.flips.set_state(rng["flips"])
+        self.augment_rng.set_state(rng["augment"])
         self.attribute_rng.bit_generator.state = rng["attributes"]
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])

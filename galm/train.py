@@ -8,9 +8,12 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from galm.batches import BatchOrder, images_to_tensor, random_flip, sequential_batches
+from galm.augment import Augmentation
+from galm.batches import BatchOrder, images_to_tensor, sequential_batches
 from galm.data.domain import AttributeDomain
 from galm.evaluate import AucReport, attribute_aucs
+from galm.execution import ExecutionConfig, compile_module, place_module
+from galm.inputs import DomainInputs
 from galm.losses import masked_bce
 from galm.progress import progress
 
@@ -26,6 +29,8 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     flip: bool = True
+    # Random shifts of up to this many pixels (edges replicated); 0 = none.
+    crop_padding: int = 0
     eval_batch_size: int = 256
     # Splits the network is trained on, and the split it is scored on (test classes are unseen).
     splits: tuple[str, ...] = ("train",)
@@ -52,26 +57,28 @@ def train_network(
     splits: Sequence[str] = ("train",),
     device: torch.device | str = "cpu",
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    execution: ExecutionConfig | None = None,
 ) -> list[dict[str, float]]:
     """Train `net` (images -> logits for every attribute of the domain) with masked BCE.
 
     Returns one record per epoch (mean loss); `on_epoch` receives the same records as they come.
     """
-    net.to(device).train()
+    execution = execution or ExecutionConfig()
+    device = torch.device(device)
+    compile_module(place_module(net, execution, device), execution).train()
     optimizer = make_optimizer(list(net.parameters()), config)
     order = BatchOrder(split_indices(domain, splits), config.batch_size, seed)
-    flips = torch.Generator().manual_seed(seed)
-    labels = torch.as_tensor(domain.labels)
+    augmentation = Augmentation(config.flip, config.crop_padding)
+    augment_rng = torch.Generator().manual_seed(seed)
+    inputs = DomainInputs(domain.images, domain.labels, device, execution.input_cache)
     history = []
     total = config.epochs * order.batches_per_epoch
     with progress(total=total, desc="train", unit="batch") as bar:
         for epoch in range(config.epochs):
             losses = []
             for batch in order.epoch_batches():
-                images = images_to_tensor(domain.images[batch], device)
-                if config.flip:
-                    images = random_flip(images, flips)
-                loss = masked_bce(net(images), labels[batch].to(device))
+                images = inputs.images(batch, augmentation, augment_rng)
+                loss = masked_bce(net(images), inputs.labels(batch))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
-from galm.batches import images_to_tensor
 from galm.data.domain import AttributeDomain
 from galm.reinforce import reinforce_loss
 from galm.rewards import head_rewards
@@ -101,9 +100,9 @@ def warm_up_embeddings(search: GalmSearch, config: TransferConfig) -> None:
         for _ in range(config.warmup_controller_steps):
             sample = controller.sample(ids, generator=search.sampling)
             batch = search.val_order.next()
-            images = images_to_tensor(search.domain.images[batch], search.device)
+            images = search.batch_images(batch, augment=False)
             logits = search.head_logits(images, ids, search._decode(sample))
-            rewards = head_rewards(logits, search._labels(batch, ids), search.config.reward)
+            rewards = head_rewards(logits, search.batch_labels(batch, ids), search.config.reward)
             usable = ~torch.isnan(rewards)
             if not usable.any():
                 continue
@@ -181,6 +180,7 @@ def build_transfer(
     search = GalmSearch(
         target_domain, source_config.space, target_config.search, source_config.controller,
         target_config.seed, device, source_attributes=state["attribute_names"],
+        execution=target_config.execution,
     )
     load_source_state(search, state)
     return search

@@ -41,7 +41,9 @@ def config_domain(config: GalmConfig) -> AttributeDomain:
 
 
 def build_search(config: GalmConfig, domain: AttributeDomain, device: torch.device) -> GalmSearch:
-    return GalmSearch(domain, config.space, config.search, config.controller, config.seed, device)
+    return GalmSearch(
+        domain, config.space, config.search, config.controller, config.seed, device, execution=config.execution
+    )
 
 
 def write_derived(run: RunDirectory, heads: list[DerivedHead], search: GalmSearch) -> None:
@@ -149,7 +151,7 @@ def retrain_run(run: RunDirectory, device: torch.device) -> AucReport:
         net.load_from_supernet(search.supernet, search.active.tolist())
     return train_and_evaluate(
         run, domain, archs, config.space, train, config.seed, device, net=net,
-        extra_results={"retrain_init": config.search.retrain_init},
+        extra_results={"retrain_init": config.search.retrain_init}, execution=config.execution,
     )
 
 

@@ -59,13 +59,13 @@ def test_validation_and_search_never_touch_test_classes(tmp_path):
     domain = config_domain(config)
     search = build_search(config, domain, torch.device("cpu"))
     seen: list[np.ndarray] = []
-    original = search._images
+    original = search.batch_images
 
-    def recording(batch, flip):
+    def recording(batch, augment):
         seen.append(np.asarray(batch))
-        return original(batch, flip)
+        return original(batch, augment)
 
-    search._images = recording
+    search.batch_images = recording
     search.run()
     search.derive("best_of_k", 2)
     used = np.unique(np.concatenate(seen))
