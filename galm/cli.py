@@ -22,6 +22,7 @@ from galm.retrain import architectures_record, resolve_architectures, train_and_
 from galm.rundir import RunDirectory, write_json
 from galm.runtime import configure_threads, resolve_device, seed_everything
 from galm.space import SearchSpace
+from galm.presets import PRESETS, preset_overrides
 from galm.scenarios import read_scenarios
 from galm.transfer import NearestSource, read_transfer_record
 from galm.workflow import (
@@ -30,8 +31,17 @@ from galm.workflow import (
 from galm.typed_config import ConfigError, to_mapping, yaml_text
 
 
+def _add_preset_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS),
+        help="named configuration applied before --set: 'demo' (minutes on a CPU) or 'paper' "
+        "(251 attributes at 224x224, the paper's budget; see configs/paper.yaml)",
+    )
+
+
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="YAML file with settings (see configs/default.yaml)")
+    _add_preset_argument(parser)
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one setting, e.g. --set train.epochs=5 --set space.resolution=224 (repeatable)",
@@ -121,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         "config", help="print the resolved configuration (defaults, --config file, --set overrides) as YAML"
     )
     config.add_argument("--config", type=Path, help="YAML file with settings")
+    _add_preset_argument(config)
     config.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     return parser
 
@@ -315,6 +326,8 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "preset", None):
+        args.overrides = [*preset_overrides(args.preset), *args.overrides]
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as error:

@@ -81,9 +81,17 @@ def test_space_command_lists_decisions(capsys):
     assert "2304 architectures" in out and "fc3_input" in out
 
 
-def test_checked_in_default_config_matches_the_code(capsys):
+@pytest.mark.parametrize("name, argv", [("default", []), ("paper", ["--preset", "paper"])])
+def test_checked_in_configs_match_the_code(capsys, name, argv):
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
-    assert main(["config"]) == 0
+    path = Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml"
+    assert main(["config", *argv]) == 0
     assert path.read_text() == capsys.readouterr().out
+
+
+def test_paper_preset_has_the_papers_scale_and_set_still_overrides_it(capsys):
+    assert main(["config", "--preset", "paper", "--set", "search.episodes=3"]) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["space"]["resolution"] == 224 and config["data"]["synthetic"]["attributes_per_domain"] == 251
+    assert config["search"]["controller_steps"] == 2000 and config["search"]["episodes"] == 3
