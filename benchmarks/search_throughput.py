@@ -134,6 +134,18 @@ def peak_memory_gib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def print_profile(run: Callable[[], None], device: torch.device, rows: int) -> None:
+    """torch.profiler's table of the costliest operators of one call of `run` (self time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        run()
+        synchronize(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--attributes", type=int, default=251)
@@ -142,6 +154,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--loop-steps", type=int, default=20, help="paper-loop updates timed per repetition")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                        help="also profile one batched step with torch.profiler and print its ROWS costliest ops")
     parser.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
                         help="also time the batched path under bf16 autocast (auto: GPUs and CPUs with native bf16)")
     args = parser.parse_args()
@@ -216,6 +230,8 @@ def main() -> None:
         print(f"speedup (bf16): {median['batched heads, bf16 autocast'] / fair_loop:.2f}")
     else:
         print("speedup (bf16): n/a (this CPU has no native bf16 units; emulated bf16 is slower than float32)")
+    if args.profile:
+        print_profile(lambda: train_and_reward(supernet, optimizer, work, everyone), device, args.profile)
     print(f"speedup: {median['batched heads'] / fair_loop:.2f}")
 
 

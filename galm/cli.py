@@ -34,7 +34,7 @@ from galm.typed_config import ConfigError, to_mapping, yaml_text
 def _add_preset_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset", choices=sorted(PRESETS),
-        help="named configuration applied before --set: 'demo' (minutes on a CPU) or 'paper' "
+        help="named configuration, applied after --config and before --set: 'demo' (minutes on a CPU) or 'paper' "
         "(251 attributes at 224x224, the paper's budget; see configs/paper.yaml)",
     )
 
