@@ -26,3 +26,12 @@ def as_domain(raw: RawDomain, size: int = 2) -> AttributeDomain:
         attribute_names=raw.attribute_names, class_index=raw.class_index, class_names=raw.class_names,
         splits=raw.splits, class_attributes=raw.class_attributes, label_level=raw.label_level, metadata=raw.metadata,
     )
+
+
+# A one-domain search small enough for a few steps in well under a second.
+TINY_SEARCH = (
+    "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",
+    "data.synthetic.images_per_class=10", "data.synthetic.attributes_per_domain=4",
+    "data.synthetic.n_domains=1", "search.episodes=1", "search.controller_steps=2",
+    "search.batch_size=8", "search.attributes_per_step=0", "threads=1",
+)

@@ -8,13 +8,9 @@ from galm.config import read_config
 from galm.inputs import DomainInputs, resolve_input_cache
 from galm.typed_config import ConfigError
 from galm.workflow import build_search, config_domain
+from tests.support import TINY_SEARCH
 
-TINY = [
-    "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",
-    "data.synthetic.images_per_class=10", "data.synthetic.attributes_per_domain=4",
-    "data.synthetic.n_domains=1", "search.episodes=1", "search.shared_steps=3", "search.controller_steps=2",
-    "search.batch_size=8", "search.attributes_per_step=0", "search.crop_padding=2", "threads=1",
-]
+TINY = [*TINY_SEARCH, "search.shared_steps=3", "search.crop_padding=2"]
 
 
 def _arrays():
