@@ -55,7 +55,7 @@ def probe_weights(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     for a in range(labels.shape[1]):
         known = ~np.isnan(labels[:, a])
         y = labels[known, a] > 0.5
-        if y.min(initial=True) == y.max(initial=False):
+        if len(np.unique(y)) < 2:
             continue
         probe = LogisticRegression(C=PROBE_C, max_iter=2000)
         probe.fit(standard[known], y)

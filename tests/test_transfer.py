@@ -164,6 +164,8 @@ def test_probe_similarity_finds_the_attribute_that_leans_on_the_same_features():
     similarity = probe_similarity(probe_weights(target_x, target_y.astype(float)), probe_weights(source_x, source_labels))
     assert similarity.shape == (5, 5)
     assert similarity.argmax(axis=1).tolist() == planted
+    unknown = probe_weights(source_x, np.full((400, 1), np.nan))
+    assert not unknown.any()
     constant = probe_weights(source_x, np.ones((400, 1)))
     assert not constant.any() and not probe_similarity(constant, probe_weights(source_x, source_labels)).any()
 
