@@ -124,8 +124,8 @@ def main() -> None:
         print(f"| {r['seed']} | scratch | {fmt(r['scratch_mauc'])} | {fmt(r['scratch_steps'])} | {r['budget']} | | | |")
         for init in args.inits:
             print(f"| {r['seed']} | transfer {init} | {fmt(r[f'{init}_mauc'])} | {fmt(r[f'{init}_steps'])} | "
-                  f"{r['budget']} | {fmt(r[f'{init}_pair_auc'])} | {fmt(r.get(f'{init}_hit'))} | "
-                  f"{fmt(r.get(f'{init}_chance'))} |")
+                  f"{r['budget']} | {fmt(r[f'{init}_pair_auc'])} | {fmt(r.get(f'{init}_hit', ''))} | "
+                  f"{fmt(r.get(f'{init}_chance', ''))} |")
     for init in args.inits:
         reached = [r[f"{init}_steps"] / r["scratch_steps"] for r in rows if r[f"{init}_steps"] and r["scratch_steps"]]
         if reached:
