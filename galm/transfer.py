@@ -21,6 +21,8 @@ source training images, new ones on target training images; :mod:`galm.attribute
 searched attribute whose probe leans on the same trunk channels is taken and copied as above, so
 the ARM space reflects the choice afterwards. It needs no reward and no training of the new heads;
 the warm-up's REINFORCE on a few validation batches, with untrained new heads, is a noisy signal.
+On the synthetic syn1 -> syn2 benchmark neither choice finds the planted partners better than
+chance (benchmarks/README.md).
 
 ``random`` skips all of this (a control).
 """
