@@ -1,13 +1,16 @@
 """Transfer between synthetic domains against a search from scratch on the target (issue: generalisation).
 
 Per seed: a GALM search on the source domain; a search from scratch on the target; a transfer of the
-source search to the target with the embedding warm-up (the default) and with random initialisation,
-all under the same step budget. Prints the target test mAUC of the retrained networks, the controller
-steps each run needs to reach the reward the scratch run ends with, and how well the ARM space
-separates the planted cross-domain pairs (attributes built from the same latent factor) from the
-other cross-domain pairs, as an AUC.
+source search to the target per initialisation (`transfer.init`: embedding warm-up, trunk-feature
+probes, random), all under the same step budget. Prints, per run, the target test mAUC of the
+retrained networks, the controller steps it needs to reach the reward the scratch run ends with, how
+well its final ARM space separates the planted cross-domain pairs (attributes built from the same
+latent factor) from the other cross-domain pairs, as an AUC, and how often the nearest source it
+chose is a planted partner (against the rate of a uniformly random choice). The generator's ground
+truth is used here only to score the runs.
 
-    python benchmarks/transfer.py [--seeds 0 1 2] [--source syn1] [--target syn2] [--set key=value ...]
+    python benchmarks/transfer.py [--seeds 0 1 2] [--inits warmup probe random] [--source syn1]
+                                  [--target syn2] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -31,14 +34,28 @@ from galm.typed_config import to_mapping
 from galm.workflow import retrain_run, search_run, transfer_run
 
 
+def planted_pairs(config) -> set[tuple[str, str]]:
+    """Cross-domain attribute pairs built from a common latent factor, both orders."""
+    domains = generate_domains(config.data.synthetic)
+    planted = {(p["attribute_a"], p["attribute_b"]) for p in shared_factor_pairs(domains)}
+    return planted | {(b, a) for a, b in planted}
+
+
+def nearest_hit_rate(record: dict, config) -> tuple[float, float]:
+    """Fraction of new attributes whose chosen source is a planted partner, and that of a random choice."""
+    planted = planted_pairs(config)
+    sources = record["source_attributes"]
+    hits = [(new, v["nearest_source"]) in planted for new, v in record["nearest"].items()]
+    chance = [np.mean([(new, s) in planted for s in sources]) for new in record["nearest"]]
+    return float(np.mean(hits)), float(np.mean(chance))
+
+
 def planted_pair_auc(arm: dict, config) -> float:
     """AUC of ARM cosine similarity separating planted cross-domain pairs from the other ones."""
     names = arm["attribute_names"]
     index = {name: i for i, name in enumerate(names)}
     similarity = np.asarray(arm["cosine_similarity"])
-    domains = generate_domains(config.data.synthetic)
-    planted = {(p["attribute_a"], p["attribute_b"]) for p in shared_factor_pairs(domains)}
-    planted |= {(b, a) for a, b in planted}
+    planted = planted_pairs(config)
     scores, labels = [], []
     for a in names:
         for b in names:
@@ -55,6 +72,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--source", default="syn1")
     parser.add_argument("--target", default="syn2")
+    parser.add_argument("--inits", nargs="+", default=["warmup", "probe", "random"],
+                        choices=["warmup", "probe", "random"])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     device = torch.device("cpu")
@@ -76,7 +95,7 @@ def main() -> None:
             result = {"seed": seed, "goal": goal, "scratch_steps": steps_to_reach(scratch_trace, goal),
                       "budget": len(scratch_trace), "scratch_seconds": scratch_seconds,
                       "scratch_mauc": retrain_run(scratch, device).mauc}
-            for init in ("warmup", "random"):
+            for init in args.inits:
                 config = read_config(None, [*base, f"data.domain={args.target}", f"transfer.init={init}"])
                 run = RunDirectory.create(root / f"transfer-{init}", to_mapping(config))
                 start = time.perf_counter()
@@ -85,8 +104,10 @@ def main() -> None:
                 trace = read_json(run.path / "search_trace.json")["reward_trace"]
                 result[f"{init}_steps"] = steps_to_reach(trace, goal)
                 result[f"{init}_mauc"] = retrain_run(run, device).mauc
-                if init == "warmup":
-                    result["pair_auc"] = planted_pair_auc(read_json(run.path / "arm.json"), config)
+                result[f"{init}_pair_auc"] = planted_pair_auc(read_json(run.path / "arm.json"), config)
+                if init != "random":
+                    hit, chance = nearest_hit_rate(read_json(run.path / "transfer.json"), config)
+                    result[f"{init}_hit"], result[f"{init}_chance"] = hit, chance
         rows.append(result)
         print(result, flush=True)
 
@@ -97,16 +118,19 @@ def main() -> None:
 
     print(f"\nTransfer {args.source} -> {args.target}: target test mAUC and controller steps to reach the "
           "scratch run's final reward (moving average of 10 updates)")
-    print("| seed | scratch mAUC | transfer mAUC | transfer (random init) mAUC | scratch steps | "
-          "transfer steps | random-init steps | budget | planted-pair AUC |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| seed | run | mAUC | steps | budget | planted-pair AUC (final ARM) | nearest is planted | random choice |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['seed']} | {fmt(r['scratch_mauc'])} | {fmt(r['warmup_mauc'])} | {fmt(r['random_mauc'])} | "
-              f"{fmt(r['scratch_steps'])} | {fmt(r['warmup_steps'])} | {fmt(r['random_steps'])} | {r['budget']} | "
-              f"{fmt(r['pair_auc'])} |")
-    reached = [r["warmup_steps"] / r["scratch_steps"] for r in rows if r["warmup_steps"] and r["scratch_steps"]]
-    if reached:
-        print(f"\nmedian ratio transfer steps / scratch steps: {statistics.median(reached):.2f}")
+        print(f"| {r['seed']} | scratch | {fmt(r['scratch_mauc'])} | {fmt(r['scratch_steps'])} | {r['budget']} | | | |")
+        for init in args.inits:
+            print(f"| {r['seed']} | transfer {init} | {fmt(r[f'{init}_mauc'])} | {fmt(r[f'{init}_steps'])} | "
+                  f"{r['budget']} | {fmt(r[f'{init}_pair_auc'])} | {fmt(r.get(f'{init}_hit', ''))} | "
+                  f"{fmt(r.get(f'{init}_chance', ''))} |")
+    for init in args.inits:
+        reached = [r[f"{init}_steps"] / r["scratch_steps"] for r in rows if r[f"{init}_steps"] and r["scratch_steps"]]
+        if reached:
+            print(f"median ratio transfer ({init}) steps / scratch steps: {statistics.median(reached):.2f} "
+                  f"({len(reached)} of {len(rows)} seeds reached the goal)")
 
 
 if __name__ == "__main__":

@@ -4,15 +4,27 @@ The target's attributes are appended after the source attributes in one index sp
 controller and the supernet keep every source weight, the source heads and embeddings stay
 fixed, and only the new attributes are searched, on the target domain's data.
 
-How a new attribute gets the vector that is compared with the searched ones (the paper leaves
-this open): a short *embedding warm-up*. The new heads are trained on the target's training
+How a new attribute finds the searched attribute it starts from (the paper leaves this open),
+chosen by ``transfer.init``:
+
+``warmup`` (default), a short *embedding warm-up*: the new heads are trained on the target's training
 images for a few steps (sampled from the source controller), then only the new attributes'
 embeddings e_i are fitted by REINFORCE against validation rewards with the rest of the
 controller frozen. The ARM output of the fitted embedding says which heads pay off for the new
 attribute, in the same space as the searched attributes' outputs; the most cosine-similar
 searched attribute is taken, and its embedding (hence its architecture under the policy) and its
 head weights initialise the new attribute (Algorithm 1, lines 7-9). A new attribute whose name
-was part of the source search starts from itself. `init="random"` skips all of this (a control).
+was part of the source search starts from itself.
+
+``probe``: a linear probe per attribute on pooled features of the shared trunk (source attributes on
+source training images, new ones on target training images; :mod:`galm.attribute_probe`); the
+searched attribute whose probe leans on the same trunk channels is taken and copied as above, so
+the ARM space reflects the choice afterwards. It needs no reward and no training of the new heads;
+the warm-up's REINFORCE on a few validation batches, with untrained new heads, is a noisy signal.
+On the synthetic syn1 -> syn2 benchmark neither choice finds the planted partners better than
+chance (benchmarks/README.md).
+
+``random`` skips all of this (a control).
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
+from galm.attribute_probe import domain_probe_weights, probe_similarity
 from galm.data.domain import AttributeDomain
 from galm.reinforce import reinforce_loss
 from galm.rewards import head_rewards
@@ -38,7 +51,8 @@ if TYPE_CHECKING:
 class TransferConfig:
     """How new attributes are initialised from a finished search."""
 
-    init: Literal["warmup", "random"] = "warmup"
+    # How a new attribute finds its nearest searched attribute (see the module docstring).
+    init: Literal["warmup", "probe", "random"] = "warmup"
     # Embedding warm-up: shared-weight steps for the new heads, then embedding-only REINFORCE steps.
     warmup_shared_steps: int = 12
     warmup_controller_steps: int = 40
@@ -121,13 +135,15 @@ def warm_up_embeddings(search: GalmSearch, config: TransferConfig) -> None:
 
 
 @torch.no_grad()
-def nearest_sources(search: GalmSearch) -> list[int]:
-    """For each new attribute, the index of the most cosine-similar searched attribute (ARM space).
+def nearest_sources(search: GalmSearch, similarity: torch.Tensor | None = None) -> list[int]:
+    """For each new attribute, the index of the most similar searched attribute.
 
-    A new attribute that has the name of a searched one is that one.
+    ``similarity`` (n_new, n_searched) defaults to cosine similarity in ARM space. A new attribute
+    that has the name of a searched one is that one.
     """
     n_source = len(search.frozen)
-    similarity = search.controller.cosine_similarity_matrix()[n_source:, :n_source]
+    if similarity is None:
+        similarity = search.controller.cosine_similarity_matrix()[n_source:, :n_source]
     names = search.attribute_names
     chosen = []
     for row, new in enumerate(search.active.tolist()):
@@ -186,15 +202,40 @@ def build_transfer(
     return search
 
 
-def start_transfer(search: GalmSearch, config: TransferConfig) -> list[NearestSource]:
-    """Initialise every new attribute (warm-up + nearest searched attribute, or random)."""
+def probe_similarity_matrix(search: GalmSearch, source_domain: AttributeDomain) -> torch.Tensor:
+    """(n_new, n_searched) similarity of trunk-feature probes (new on target images, searched on source images)."""
+    n_source = len(search.frozen)
+    names = search.attribute_names
+    if list(source_domain.attribute_names) != names[:n_source]:
+        raise ValueError("the source domain's attributes differ from the transfer's source attributes")
+    trunk = search.supernet.trunk
+    searched = domain_probe_weights(trunk, source_domain, search.device, search.seed)
+    new = domain_probe_weights(trunk, search.domain, search.device, search.seed)
+    return torch.as_tensor(probe_similarity(new, searched))
+
+
+def start_transfer(
+    search: GalmSearch, config: TransferConfig, source_domain: AttributeDomain | None = None
+) -> list[NearestSource]:
+    """Initialise every new attribute (nearest searched attribute by warm-up or probes, or random).
+
+    ``source_domain`` (the source search's data) is needed by ``init="probe"`` only.
+    """
     if config.init == "random":
         return []
-    if config.init != "warmup":
-        raise ValueError(f"transfer.init must be 'warmup' or 'random', got {config.init!r}")
-    warm_up_embeddings(search, config)
-    sources = nearest_sources(search)
-    similarity = initialise_from_sources(search, sources, config.copy_head_weights)
+    if config.init == "warmup":
+        warm_up_embeddings(search, config)
+        sources = nearest_sources(search)
+        similarity = initialise_from_sources(search, sources, config.copy_head_weights)
+    elif config.init == "probe":
+        if source_domain is None:
+            raise ValueError("transfer.init='probe' needs the source domain's data")
+        matrix = probe_similarity_matrix(search, source_domain)
+        sources = nearest_sources(search, matrix)
+        similarity = [float(matrix[row, src]) for row, src in enumerate(sources)]
+        initialise_from_sources(search, sources, config.copy_head_weights)
+    else:
+        raise ValueError(f"transfer.init must be 'warmup', 'probe' or 'random', got {config.init!r}")
     names = search.attribute_names
     return [
         NearestSource(names[new], names[src], float(sim))

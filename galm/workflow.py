@@ -102,7 +102,8 @@ def transfer_run(
         nearest = [NearestSource(name, **{"source": v["nearest_source"], "similarity": v["similarity"]})
                    for name, v in record["nearest"].items()]
     else:
-        nearest = start_transfer(search, config.transfer)
+        source_domain = config_domain(source_config) if config.transfer.init == "probe" else None
+        nearest = start_transfer(search, config.transfer, source_domain)
         write_json(run.path / TRANSFER_FILE, {
             "source_run": str(source.path.resolve()),
             "source_domain": source_config.data.domain if source_config.data.source == "synthetic"

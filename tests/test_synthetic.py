@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,44 @@ def test_shared_factor_pairs(small_domains: list[AttributeDomain]) -> None:
         assert len(set(cues)) == 3, factor
 
 
+def domain_digest(domain: AttributeDomain) -> str:
+    """Short hash of a domain's arrays, splits and attribute names (not its metadata)."""
+    digest = hashlib.sha256()
+    for array in (domain.images, domain.labels, domain.class_attributes, domain.class_index,
+                  domain.splits["train"], domain.splits["val"], domain.splits["test"]):
+        digest.update(array.tobytes())
+    digest.update("|".join(domain.attribute_names).encode())
+    return digest.hexdigest()[:16]
+
+
+def test_default_rotate_generation_is_unchanged(small_domains: list[AttributeDomain]) -> None:
+    # Digests of the generator before `shared_cues` existed: the default must stay bit-identical.
+    assert SMALL.shared_cues == "rotate"
+    assert [domain_digest(d) for d in small_domains] == ["c079910c98eee13a", "a610fc352cc6c4fe", "f10fbb78b1729c8e"]
+
+
+def test_keep_shared_cues_keeps_cue_type_with_other_parameters() -> None:
+    keep = dataclasses.replace(SMALL, shared_cues="keep")
+    domains = generate_domains(keep)
+    factors = [{f["id"]: f for f in d.metadata["factors"]} for d in domains]
+    pairs = shared_factor_pairs(domains)
+    assert len([p for p in pairs if p["exact"]]) >= 3 * 4
+    by_name = {d.name: f for d, f in zip(domains, factors)}
+    for pair in pairs:
+        for factor in pair["factors"]:
+            a, b = by_name[pair["domain_a"]][factor], by_name[pair["domain_b"]][factor]
+            assert a["cue"] == b["cue"], (pair, factor)
+            assert a["rgb"] != b["rgb"] or a["variant"] != b["variant"], (pair, factor)
+    # Private factors are drawn as under the default; shared factors sit on every cue type.
+    rotate = generate_domains(SMALL)
+    for d_keep, d_rotate in zip(domains, rotate):
+        private = [(f["id"], f["cue"]) for f in d_keep.metadata["factors"] if not f["id"].startswith("shared_")]
+        assert private == [(f["id"], f["cue"]) for f in d_rotate.metadata["factors"] if not f["id"].startswith("shared_")]
+    assert {f["cue"] for f in factors[0].values() if f["id"].startswith("shared_")} == {
+        "texture", "shape", "colour_layout", "count", "position_size"
+    }
+
+
 def test_config_round_trip_and_validation() -> None:
     config = SyntheticConfig(n_domains=2, label_level="class", seed=9)
     assert SyntheticConfig.from_dict(config.to_dict()) == config
@@ -134,6 +173,8 @@ def test_config_round_trip_and_validation() -> None:
         SyntheticConfig.from_dict({"n_domain": 2})
     with pytest.raises(ValueError, match="label_level"):
         SyntheticConfig(label_level="pixel")
+    with pytest.raises(ValueError, match="synthetic.shared_cues must be one of"):
+        SyntheticConfig(shared_cues="same")
     with pytest.raises(ValueError, match="attributes_per_domain must be at most"):
         SyntheticConfig(n_shared_factors=1, n_private_factors=0, attributes_per_domain=2)
 

@@ -8,8 +8,9 @@ from galm.cli import main
 from galm.config import read_config
 from galm.rundir import RunDirectory, read_metrics
 from galm.search import SearchInterrupted
+from galm.attribute_probe import probe_similarity, probe_weights
 from galm.transfer import (
-    build_transfer, initialise_from_sources, nearest_sources, steps_to_reach,
+    build_transfer, initialise_from_sources, nearest_sources, probe_similarity_matrix, start_transfer, steps_to_reach,
 )
 from galm.typed_config import to_mapping
 from galm.workflow import config_domain, run_config, search_run, transfer_run
@@ -148,3 +149,43 @@ def test_multi_domain_source_search_transfers_to_a_third_domain(tmp_path):
     run = RunDirectory.create(tmp_path / "s12-d3", to_mapping(target_config))
     heads, nearest = transfer_run(run, source, target_config, torch.device("cpu"))
     assert len(heads) == 5 and {n.source for n in nearest} <= set(domain.attribute_names)
+
+
+def test_probe_similarity_finds_the_attribute_that_leans_on_the_same_features():
+    rng = np.random.default_rng(0)
+    source_x = rng.standard_normal((400, 20))
+    target_x = 5.0 * rng.standard_normal((300, 20)) + 2.0  # other units: probes standardise per domain
+    source_y = np.stack([source_x[:, 3 * j] + 0.3 * rng.standard_normal(400) > 0 for j in range(5)], 1)
+    planted = [2, 4, 0, 1, 3]
+    # Each target attribute uses its planted source's feature with the opposite sign.
+    target_y = np.stack([-target_x[:, 3 * k] + 0.3 * rng.standard_normal(300) > -2.0 for k in planted], 1)
+    source_labels = source_y.astype(float)
+    source_labels[:50, 1] = np.nan  # unknown labels are left out of that attribute's probe
+    similarity = probe_similarity(probe_weights(target_x, target_y.astype(float)), probe_weights(source_x, source_labels))
+    assert similarity.shape == (5, 5)
+    assert similarity.argmax(axis=1).tolist() == planted
+    unknown = probe_weights(source_x, np.full((400, 1), np.nan))
+    assert not unknown.any()
+    constant = probe_weights(source_x, np.ones((400, 1)))
+    assert not constant.any() and not probe_similarity(constant, probe_weights(source_x, source_labels)).any()
+
+
+def test_probe_init_copies_the_probe_nearest_source(source_run, tmp_path):
+    config = _target("transfer.init=probe")
+    search = build_transfer(source_run, run_config(source_run), config, config_domain(config), torch.device("cpu"))
+    source_domain = config_domain(run_config(source_run))
+    matrix = probe_similarity_matrix(search, source_domain)
+    assert matrix.shape == (len(search.active), len(search.frozen))
+    steps = search.controller_step
+    nearest = start_transfer(search, config.transfer, source_domain)
+    names = search.attribute_names
+    assert [names[int(matrix[row].argmax())] for row in range(len(nearest))] == [n.source for n in nearest]
+    embeddings = search.controller.attribute_embeddings
+    for row, n in zip(search.active.tolist(), nearest):
+        assert torch.equal(embeddings[row], embeddings[names.index(n.source)])
+    assert search.controller_step == steps  # no reward is spent on choosing
+    with pytest.raises(ValueError, match="needs the source domain"):
+        start_transfer(search, config.transfer)
+    run = RunDirectory.create(tmp_path / "probe", to_mapping(config))
+    heads, recorded = transfer_run(run, source_run, config, torch.device("cpu"))
+    assert json.loads((run.path / "transfer.json").read_text())["init"] == "probe" and len(recorded) == len(heads)

@@ -2,9 +2,11 @@
 
 Each domain (``syn1``, ``syn2``, ...) has classes with a binary signature over latent factors:
 a pool of *shared* factors used by every domain plus *private* factors of its own. Every factor
-is drawn with a visual cue (fine texture, global shape, colour layout, counts, position/size),
-and a shared factor gets a different cue or different parameters in each domain, so attributes
-correlate across domains without being pixel-identical. Attributes derive from one factor or
+is drawn with a visual cue (fine texture, global shape, colour layout, counts, position/size).
+``shared_cues`` says how a shared factor looks across domains: ``"rotate"`` (default) gives it a
+different cue type in each domain; ``"keep"`` keeps its cue type (texture stays texture) with a
+different variant and hue per domain, so correlated attributes share their visual nature as the
+paper assumes. Either way attributes correlate across domains without being pixel-identical. Attributes derive from one factor or
 from two (AND / OR / XOR). Cues differ in what a network must see (1-2 px texture needs early
 high-resolution features; shape needs a large receptive field), so architecture choices matter.
 The ground truth goes into each domain's ``metadata`` for later analyses.
@@ -23,6 +25,7 @@ from galm.data.domain import LABEL_LEVELS, AttributeDomain, choose_test_classes,
 
 CUES = ("texture", "shape", "colour_layout", "count", "position_size")
 RULES = ("and", "or", "xor")
+SHARED_CUE_MODES = ("rotate", "keep")
 _HUE_NAMES = (
     "red", "orange", "yellow", "lime", "green", "teal", "cyan", "azure", "blue", "violet", "magenta", "pink"
 )
@@ -55,6 +58,9 @@ class SyntheticConfig:
     image_flip_prob: float = 0.1
     pixel_noise: float = 0.08
     label_level: str = "image"
+    # How a shared factor is drawn across domains: 'rotate' = another cue type per domain;
+    # 'keep' = the same cue type everywhere, with another variant and hue per domain.
+    shared_cues: str = "rotate"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -84,6 +90,8 @@ class SyntheticConfig:
             raise ValueError(f"synthetic.label_level must be one of {LABEL_LEVELS}, got {self.label_level!r}")
         if self.val_split not in ("images", "classes"):
             raise ValueError(f"synthetic.val_split must be 'images' or 'classes', got {self.val_split!r}")
+        if self.shared_cues not in SHARED_CUE_MODES:
+            raise ValueError(f"synthetic.shared_cues must be one of {SHARED_CUE_MODES}, got {self.shared_cues!r}")
         if self.seed < 0:
             raise ValueError(f"synthetic.seed must be non-negative, got {self.seed}")
 
@@ -254,7 +262,7 @@ def plan_domain(config: SyntheticConfig, index: int, rng: np.random.Generator) -
     factors = []
     seen_cues: dict[str, int] = {}
     for k in range(n_factors):
-        cue = CUES[(k + index) % len(CUES)]
+        cue = _factor_cue(config, k, index)
         variant_index = seen_cues.get(cue, 0) + index
         seen_cues[cue] = seen_cues.get(cue, 0) + 1
         factor_id = f"shared_{k}" if k < config.n_shared_factors else f"d{index + 1}_private_{k - config.n_shared_factors}"
@@ -262,6 +270,13 @@ def plan_domain(config: SyntheticConfig, index: int, rng: np.random.Generator) -
     attributes = _attribute_specs(config, index, factors, rng)
     background = _background_style(rng)
     return DomainPlan(index=index, factors=tuple(factors), attributes=tuple(attributes), background=background)
+
+
+def _factor_cue(config: SyntheticConfig, k: int, index: int) -> str:
+    """Cue type of factor ``k`` in domain ``index``: rotated per domain, or fixed for shared factors under 'keep'."""
+    if config.shared_cues == "keep" and k < config.n_shared_factors:
+        return CUES[k % len(CUES)]
+    return CUES[(k + index) % len(CUES)]
 
 
 def _factor_spec(factor_id: str, cue: str, variant_index: int, hue: float) -> FactorSpec:
