@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The sibling benchmark and, when galm is not installed, the checkout it belongs to.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from search_throughput import (  # noqa: E402  (the sibling benchmark's measuring code)
     SeparateHeadsLoop, Workload, matmul_rate, peak_memory_gib, rate, synchronize, train_and_reward,
 )
