@@ -28,7 +28,7 @@ import torch
 # The sibling benchmark and, when galm is not installed, the checkout it belongs to.
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from search_throughput import (  # noqa: E402  (the sibling benchmark's measuring code)
-    SeparateHeadsLoop, Workload, matmul_rate, peak_memory_gib, rate, synchronize, train_and_reward,
+    BATCHED, BATCHED_BF16, LOOP_SEPARATE, LOOP_STACKED, PathBench, matmul_rate, peak_memory_gib, synchronize,
 )
 
 from galm.config import read_config  # noqa: E402
@@ -79,39 +79,19 @@ def agreement(device: torch.device, resolution: int) -> list[tuple[str, float, f
     ]
 
 
+# gpu_check's short labels for search_throughput's paths.
+PATH_LABELS = {
+    LOOP_STACKED: "paper loop, stacked heads", LOOP_SEPARATE: "paper loop, separate heads",
+    BATCHED: "batched, float32", BATCHED_BF16: "batched, bf16",
+}
+
+
 def throughput(device: torch.device, n: int, resolution: int, batch: int, loop_steps: int, repeats: int
                ) -> dict[str, float]:
     """Median attribute-updates/s of the paper-faithful loops and the batched path (float32 and bf16)."""
-    space = SearchSpace(SpaceConfig(resolution=resolution))
-    torch.manual_seed(0)
-    supernet = Supernet(n, space.config).to(device)
-    optimizer = torch.optim.Adam(supernet.parameters(), lr=1e-3)
-    separate = SeparateHeadsLoop(supernet, space.config, n, device)
-    work = Workload.make(space, n, batch, device)
-    rng = random.Random(0)
-    everyone = list(range(n))
-
-    def stacked() -> None:
-        for _ in range(loop_steps):
-            train_and_reward(supernet, optimizer, work, [rng.randrange(n)])
-
-    def sparse() -> None:
-        for _ in range(loop_steps):
-            separate.update(work, rng.randrange(n))
-
-    paths = {
-        "paper loop, stacked heads": (loop_steps, stacked),
-        "paper loop, separate heads": (loop_steps, sparse),
-        "batched, float32": (n, lambda: train_and_reward(supernet, optimizer, work, everyone)),
-        "batched, bf16": (n, lambda: train_and_reward(supernet, optimizer, work, everyone, "bf16")),
-    }
-    for updates, run in paths.values():
-        rate(updates, run, device)
-    rates: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(repeats):
-        for name, (updates, run) in paths.items():
-            rates[name].append(rate(updates, run, device))
-    return {name: statistics.median(values) for name, values in rates.items()}
+    bench = PathBench(SearchSpace(SpaceConfig(resolution=resolution)), n, batch, device, loop_steps)
+    rates = bench.alternate(repeats, bf16=True)
+    return {PATH_LABELS[name]: statistics.median(values) for name, values in rates.items()}
 
 
 def timed(run, steps: int, device: torch.device) -> float:

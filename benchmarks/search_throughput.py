@@ -128,6 +128,54 @@ def rate(updates: int, run: Callable[[], None], device: torch.device) -> float:
     return updates / (time.perf_counter() - start)
 
 
+LOOP_STACKED = "paper-faithful loop, stacked heads (dense Adam)"
+LOOP_SEPARATE = "paper-faithful loop, separate heads (sparse steps)"
+BATCHED = "batched heads"
+BATCHED_BF16 = "batched heads, bf16 autocast"
+
+
+class PathBench:
+    """The paths being compared, on one supernet and one workload, timed alternately."""
+
+    def __init__(self, space: SearchSpace, n: int, batch: int, device: torch.device, loop_steps: int) -> None:
+        torch.manual_seed(0)
+        self.device, self.n, self.loop_steps = device, n, loop_steps
+        self.supernet = Supernet(n, space.config).to(device)
+        self.optimizer = torch.optim.Adam(self.supernet.parameters(), lr=1e-3)
+        self.separate = SeparateHeadsLoop(self.supernet, space.config, n, device)
+        self.work = Workload.make(space, n, batch, device)
+        self.rng = random.Random(0)
+        self.everyone = list(range(n))
+
+    def _stacked_loop(self) -> None:
+        for _ in range(self.loop_steps):
+            train_and_reward(self.supernet, self.optimizer, self.work, [self.rng.randrange(self.n)])
+
+    def _separate_loop(self) -> None:
+        for _ in range(self.loop_steps):
+            self.separate.update(self.work, self.rng.randrange(self.n))
+
+    def _batched(self, precision: str = "float32") -> None:
+        train_and_reward(self.supernet, self.optimizer, self.work, self.everyone, precision)
+
+    def alternate(self, repeats: int, bf16: bool) -> dict[str, list[float]]:
+        """Attribute-updates/s of every path per repetition, after one warm-up round."""
+        paths: dict[str, tuple[int, Callable[[], None]]] = {
+            LOOP_STACKED: (self.loop_steps, self._stacked_loop),
+            LOOP_SEPARATE: (self.loop_steps, self._separate_loop),
+            BATCHED: (self.n, self._batched),
+        }
+        if bf16:
+            paths[BATCHED_BF16] = (self.n, lambda: self._batched("bf16"))
+        for updates, run in paths.values():
+            rate(updates, run, self.device)
+        rates: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(repeats):
+            for name, (updates, run) in paths.items():
+                rates[name].append(rate(updates, run, self.device))
+        return rates
+
+
 def peak_memory_gib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
@@ -160,38 +208,12 @@ def main() -> None:
                         help="also time the batched path under bf16 autocast (auto: GPUs and CPUs with native bf16)")
     args = parser.parse_args()
     device = torch.device(args.device)
-    torch.manual_seed(0)
     space = SearchSpace(SpaceConfig(resolution=args.resolution))
     n = args.attributes
-    supernet = Supernet(n, space.config).to(device)
-    optimizer = torch.optim.Adam(supernet.parameters(), lr=1e-3)
-    separate = SeparateHeadsLoop(supernet, space.config, n, device)
-    work = Workload.make(space, n, args.batch, device)
-    rng = random.Random(0)
-    everyone = list(range(n))
-
-    def stacked_loop() -> None:
-        for _ in range(args.loop_steps):
-            train_and_reward(supernet, optimizer, work, [rng.randrange(n)])
-
-    def separate_loop() -> None:
-        for _ in range(args.loop_steps):
-            separate.update(work, rng.randrange(n))
-
-    paths: dict[str, tuple[int, Callable[[], None]]] = {
-        "paper-faithful loop, stacked heads (dense Adam)": (args.loop_steps, stacked_loop),
-        "paper-faithful loop, separate heads (sparse steps)": (args.loop_steps, separate_loop),
-        "batched heads": (n, lambda: train_and_reward(supernet, optimizer, work, everyone)),
-    }
-    native_bf16 = device.type == "cuda" or cpu_has_fast_bf16()
-    if args.bf16 == "yes" or (args.bf16 == "auto" and native_bf16):
-        paths["batched heads, bf16 autocast"] = (n, lambda: train_and_reward(supernet, optimizer, work, everyone, "bf16"))
-    for updates, run in paths.values():
-        rate(updates, run, device)  # warm-up
-    rates: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(args.repeats):
-        for name, (updates, run) in paths.items():
-            rates[name].append(rate(updates, run, device))
+    bench = PathBench(space, n, args.batch, device, args.loop_steps)
+    bf16 = args.bf16 == "yes" or (args.bf16 == "auto" and (device.type == "cuda" or cpu_has_fast_bf16()))
+    rates = bench.alternate(args.repeats, bf16)
+    supernet, optimizer, work, everyone = bench.supernet, bench.optimizer, bench.work, bench.everyone
     median = {name: statistics.median(values) for name, values in rates.items()}
 
     controller = Controller(n, space.decision_sizes).to(device)
@@ -209,9 +231,9 @@ def main() -> None:
     with FlopCounterMode(display=False) as counter:
         train_and_reward(supernet, optimizer, work, everyone)
     flops = counter.get_total_flops()
-    step_seconds = n / median["batched heads"]
+    step_seconds = n / median[BATCHED]
     machine_rate = matmul_rate(device)
-    fair_loop = median["paper-faithful loop, separate heads (sparse steps)"]
+    fair_loop = median[LOOP_SEPARATE]
 
     print(f"device {device}, attributes {n}, resolution {args.resolution}, batch {args.batch}, "
           f"threads {torch.get_num_threads()}")
@@ -224,15 +246,15 @@ def main() -> None:
     print(f"batched step: {flops / 1e9:.1f} GFLOP in {step_seconds:.3f} s = {flops / step_seconds / 1e9:.1f} GFLOP/s; "
           f"float32 matmul rate {machine_rate / 1e9:.1f} GFLOP/s; fraction {flops / step_seconds / machine_rate:.2f}")
     print(f"peak memory: {peak_memory_gib(device):.2f} GiB")
-    stacked = median["paper-faithful loop, stacked heads (dense Adam)"]
-    print(f"speedup against the stacked-heads loop: {median['batched heads'] / stacked:.2f}")
-    if "batched heads, bf16 autocast" in median:
-        print(f"speedup (bf16): {median['batched heads, bf16 autocast'] / fair_loop:.2f}")
+    stacked = median[LOOP_STACKED]
+    print(f"speedup against the stacked-heads loop: {median[BATCHED] / stacked:.2f}")
+    if BATCHED_BF16 in median:
+        print(f"speedup (bf16): {median[BATCHED_BF16] / fair_loop:.2f}")
     else:
         print("speedup (bf16): n/a (this CPU has no native bf16 units; emulated bf16 is slower than float32)")
     if args.profile:
         print_profile(lambda: train_and_reward(supernet, optimizer, work, everyone), device, args.profile)
-    print(f"speedup: {median['batched heads'] / fair_loop:.2f}")
+    print(f"speedup: {median[BATCHED] / fair_loop:.2f}")
 
 
 if __name__ == "__main__":

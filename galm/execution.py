@@ -7,7 +7,7 @@ float32, contiguous, eager path up to float rounding (tests check the tolerance)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 from torch import nn
@@ -16,6 +16,7 @@ from galm.inputs import INPUT_CACHES, InputCache
 
 Switch = Literal["auto", "on", "off"]
 SWITCHES = ("auto", "on", "off")
+Module = TypeVar("Module", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class ExecutionConfig:
         return self.channels_last == "on"
 
 
-def place_module(module: nn.Module, config: ExecutionConfig, device: torch.device) -> nn.Module:
+def place_module(module: Module, config: ExecutionConfig, device: torch.device) -> Module:
     """Move `module` to `device`, with its 4-d (conv) weights in NHWC memory when configured.
 
     Stacked per-attribute head weights are 5-d and are sliced per step; they stay as they are.
@@ -58,7 +59,7 @@ def place_module(module: nn.Module, config: ExecutionConfig, device: torch.devic
     return module
 
 
-def compile_module(module: nn.Module, config: ExecutionConfig) -> nn.Module:
+def compile_module(module: Module, config: ExecutionConfig) -> Module:
     """torch.compile `module` in place when configured; `nn.Module.compile` keeps the parameter
     names, so checkpoints stay interchangeable with eager runs."""
     if config.compile:

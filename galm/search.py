@@ -139,8 +139,7 @@ class GalmSearch:
         n = len(self.attribute_names)
         torch.manual_seed(seed)
         self.execution = execution or ExecutionConfig()
-        self.supernet = Supernet(n, space, head_mode=search.head_mode).to(self.device)
-        place_module(self.supernet, self.execution, self.device)
+        self.supernet = place_module(Supernet(n, space, head_mode=search.head_mode), self.execution, self.device)
         # Only the trunk is compiled: the heads' grouping changes with every sample of architectures.
         compile_module(self.supernet.trunk, self.execution)
         self.controller = Controller(
