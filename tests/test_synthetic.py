@@ -166,6 +166,26 @@ def test_keep_shared_cues_keeps_cue_type_with_other_parameters() -> None:
     }
 
 
+def test_same_shared_cues_draw_shared_factors_as_the_first_domain() -> None:
+    same = dataclasses.replace(SMALL, shared_cues="same")
+    domains = generate_domains(same)
+    rotate = generate_domains(SMALL)
+    # The first domain is the reference: identical to the default generation.
+    assert domain_digest(domains[0]) == domain_digest(rotate[0])
+    reference = {f["id"]: f for f in domains[0].metadata["factors"]}
+    for domain, domain_rotate in zip(domains[1:], rotate[1:]):
+        for factor in domain.metadata["factors"]:
+            if factor["id"].startswith("shared_"):
+                assert factor == reference[factor["id"]]
+        private = [(f["id"], f["cue"]) for f in domain.metadata["factors"] if not f["id"].startswith("shared_")]
+        assert private == [
+            (f["id"], f["cue"]) for f in domain_rotate.metadata["factors"] if not f["id"].startswith("shared_")
+        ]
+        # Same appearance, other images: backgrounds, classes and labels are the domain's own.
+        assert not np.array_equal(domain.images, domains[0].images)
+    assert len([p for p in shared_factor_pairs(domains) if p["exact"]]) >= 3 * 4
+
+
 def test_config_round_trip_and_validation() -> None:
     config = SyntheticConfig(n_domains=2, label_level="class", seed=9)
     assert SyntheticConfig.from_dict(config.to_dict()) == config
@@ -174,7 +194,7 @@ def test_config_round_trip_and_validation() -> None:
     with pytest.raises(ValueError, match="label_level"):
         SyntheticConfig(label_level="pixel")
     with pytest.raises(ValueError, match="synthetic.shared_cues must be one of"):
-        SyntheticConfig(shared_cues="same")
+        SyntheticConfig(shared_cues="identical")
     with pytest.raises(ValueError, match="attributes_per_domain must be at most"):
         SyntheticConfig(n_shared_factors=1, n_private_factors=0, attributes_per_domain=2)
 

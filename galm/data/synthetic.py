@@ -4,9 +4,11 @@ Each domain (``syn1``, ``syn2``, ...) has classes with a binary signature over l
 a pool of *shared* factors used by every domain plus *private* factors of its own. Every factor
 is drawn with a visual cue (fine texture, global shape, colour layout, counts, position/size).
 ``shared_cues`` says how a shared factor looks across domains: ``"rotate"`` (default) gives it a
-different cue type in each domain; ``"keep"`` keeps its cue type (texture stays texture) with a
-different variant and hue per domain, so correlated attributes share their visual nature as the
-paper assumes. Either way attributes correlate across domains without being pixel-identical. Attributes derive from one factor or
+different cue type in each domain, so nothing visible links it across domains; ``"keep"`` keeps its
+cue type (texture stays texture) with a different variant and hue per domain; ``"same"`` draws it
+exactly as the first domain does (same cue, variant and colour), the paper's premise that an
+attribute such as "striped" looks alike on animals and on objects. The domains still differ in
+background, classes, private factors and which factors each attribute combines. Attributes derive from one factor or
 from two (AND / OR / XOR). Cues differ in what a network must see (1-2 px texture needs early
 high-resolution features; shape needs a large receptive field), so architecture choices matter.
 The ground truth goes into each domain's ``metadata`` for later analyses.
@@ -25,7 +27,7 @@ from galm.data.domain import LABEL_LEVELS, AttributeDomain, choose_test_classes,
 
 CUES = ("texture", "shape", "colour_layout", "count", "position_size")
 RULES = ("and", "or", "xor")
-SHARED_CUE_MODES = ("rotate", "keep")
+SHARED_CUE_MODES = ("rotate", "keep", "same")
 _HUE_NAMES = (
     "red", "orange", "yellow", "lime", "green", "teal", "cyan", "azure", "blue", "violet", "magenta", "pink"
 )
@@ -59,7 +61,8 @@ class SyntheticConfig:
     pixel_noise: float = 0.08
     label_level: str = "image"
     # How a shared factor is drawn across domains: 'rotate' = another cue type per domain;
-    # 'keep' = the same cue type everywhere, with another variant and hue per domain.
+    # 'keep' = the same cue type everywhere, with another variant and hue per domain;
+    # 'same' = drawn as in the first domain (same cue, variant and colour).
     shared_cues: str = "rotate"
     seed: int = 0
 
@@ -178,9 +181,7 @@ def generate_domain(config: SyntheticConfig, index: int) -> AttributeDomain:
     """Synthetic domain ``index`` (0-based), identical to ``generate_domains(config)[index]``."""
     if not 0 <= index < config.n_domains:
         raise ValueError(f"domain index must lie in [0, {config.n_domains}), got {index}")
-    plan_seq, signature_seq, image_seq, noise_seq, split_seq, label_seq = np.random.SeedSequence(
-        [config.seed, index]
-    ).spawn(6)
+    plan_seq, signature_seq, image_seq, noise_seq, split_seq, label_seq = _domain_seeds(config, index)
     plan = plan_domain(config, index, np.random.default_rng(plan_seq))
     split_rng = np.random.default_rng(split_seq)
     test_classes = choose_test_classes(
@@ -235,6 +236,11 @@ def shared_factor_pairs(domains: Sequence[AttributeDomain]) -> list[dict[str, An
     return pairs
 
 
+def _domain_seeds(config: SyntheticConfig, index: int) -> list[np.random.SeedSequence]:
+    """Independent seeds of domain ``index``: plan, signatures, images, noise, splits, labels."""
+    return np.random.SeedSequence([config.seed, index]).spawn(6)
+
+
 def apply_rules(factors: np.ndarray, attributes: Sequence[AttributeSpec]) -> np.ndarray:
     """Attribute values (M, A) bool from factor values (M, F) bool."""
     ops: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -267,14 +273,18 @@ def plan_domain(config: SyntheticConfig, index: int, rng: np.random.Generator) -
         seen_cues[cue] = seen_cues.get(cue, 0) + 1
         factor_id = f"shared_{k}" if k < config.n_shared_factors else f"d{index + 1}_private_{k - config.n_shared_factors}"
         factors.append(_factor_spec(factor_id, cue, variant_index, float(hues[k])))
+    if config.shared_cues == "same" and index > 0:
+        first = plan_domain(config, 0, np.random.default_rng(_domain_seeds(config, 0)[0]))
+        factors[: config.n_shared_factors] = first.factors[: config.n_shared_factors]
     attributes = _attribute_specs(config, index, factors, rng)
     background = _background_style(rng)
     return DomainPlan(index=index, factors=tuple(factors), attributes=tuple(attributes), background=background)
 
 
 def _factor_cue(config: SyntheticConfig, k: int, index: int) -> str:
-    """Cue type of factor ``k`` in domain ``index``: rotated per domain, or fixed for shared factors under 'keep'."""
-    if config.shared_cues == "keep" and k < config.n_shared_factors:
+    """Cue type of factor ``k`` in domain ``index``: rotated per domain, or fixed for shared factors
+    under 'keep' and 'same'."""
+    if config.shared_cues in ("keep", "same") and k < config.n_shared_factors:
         return CUES[k % len(CUES)]
     return CUES[(k + index) % len(CUES)]
 
