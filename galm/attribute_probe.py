@@ -75,12 +75,18 @@ def probe_similarity(new_weights: np.ndarray, searched_weights: np.ndarray) -> n
     return unit_rows(new_weights) @ unit_rows(searched_weights).T
 
 
+def probe_images(domain: AttributeDomain, seed: int) -> np.ndarray:
+    """Sorted indices of (at most ``MAX_PROBE_IMAGES`` of) ``domain``'s training images, drawn by ``seed``."""
+    indices = np.asarray(domain.split("train"))
+    if len(indices) > MAX_PROBE_IMAGES:
+        indices = np.sort(np.random.default_rng(seed).choice(indices, MAX_PROBE_IMAGES, replace=False))
+    return indices
+
+
 def domain_probe_weights(
     trunk: Trunk, domain: AttributeDomain, device: torch.device, seed: int
 ) -> np.ndarray:
     """Probe weights of every attribute of ``domain`` on (at most ``MAX_PROBE_IMAGES`` of) its training images."""
-    indices = np.asarray(domain.split("train"))
-    if len(indices) > MAX_PROBE_IMAGES:
-        indices = np.sort(np.random.default_rng(seed).choice(indices, MAX_PROBE_IMAGES, replace=False))
+    indices = probe_images(domain, seed)
     features = pooled_trunk_features(trunk, domain, indices, device)
     return probe_weights(features, np.asarray(domain.labels[indices], dtype=np.float64))

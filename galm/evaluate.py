@@ -18,6 +18,7 @@ __all__ = [
     "AucReport",
     "attribute_aucs",
     "binary_auc",
+    "pairwise_auc",
     "binary_accuracy",
     "balanced_accuracy",
 ]
@@ -97,6 +98,30 @@ def binary_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     ranks = rankdata(scores, method="average")
     u_statistic = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u_statistic / (n_pos * n_neg))
+
+
+def pairwise_auc(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(A, S) ROC AUC of every score column (N, S) against every label column (N, A), as ``binary_auc``.
+
+    One ranking of the labelled rows serves all score columns, so comparing hundreds of
+    predictors with hundreds of attributes stays cheap. Undefined pairs are NaN.
+    """
+    scores, labels = _as_numpy(scores), _as_numpy(labels)
+    if scores.ndim != 2 or labels.ndim != 2 or scores.shape[0] != labels.shape[0]:
+        raise ValueError(f"scores {scores.shape} and labels {labels.shape} must be (N, S) and (N, A)")
+    _check_labels(labels)
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores must be finite")
+    result = np.full((labels.shape[1], scores.shape[1]), np.nan)
+    for a in range(labels.shape[1]):
+        known = ~np.isnan(labels[:, a])
+        positive = labels[known, a] == 1
+        n_pos = int(positive.sum())
+        n_neg = int(known.sum()) - n_pos
+        if n_pos and n_neg:
+            ranks = rankdata(scores[known], method="average", axis=0)
+            result[a] = (ranks[positive].sum(axis=0) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return result
 
 
 def attribute_aucs(

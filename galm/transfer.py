@@ -16,13 +16,21 @@ searched attribute is taken, and its embedding (hence its architecture under the
 head weights initialise the new attribute (Algorithm 1, lines 7-9). A new attribute whose name
 was part of the source search starts from itself.
 
+``heads``: every searched attribute's head (its greedy architecture under the source policy, with
+the source weights) scores the target's training images; a new attribute's similarity to a
+searched one is 2 AUC - 1 of those scores against the new attribute's labels. The searched
+attribute whose trained predictor already ranks the new attribute best is taken and copied as
+above. It needs only the source run and the target's training labels (no source images, no
+reward steps), and it finds a new attribute's counterpart when the two share visual evidence
+(benchmarks/README.md).
+
 ``probe``: a linear probe per attribute on pooled features of the shared trunk (source attributes on
 source training images, new ones on target training images; :mod:`galm.attribute_probe`); the
 searched attribute whose probe leans on the same trunk channels is taken and copied as above, so
 the ARM space reflects the choice afterwards. It needs no reward and no training of the new heads;
 the warm-up's REINFORCE on a few validation batches, with untrained new heads, is a noisy signal.
-On the synthetic syn1 -> syn2 benchmark neither choice finds the planted partners better than
-chance (benchmarks/README.md).
+Neither the warm-up nor the probes find the planted partners of the synthetic syn1 -> syn2
+benchmark better than chance (benchmarks/README.md).
 
 ``random`` skips all of this (a control).
 """
@@ -36,8 +44,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
-from galm.attribute_probe import domain_probe_weights, probe_similarity
+from galm.attribute_probe import domain_probe_weights, probe_images, probe_similarity
+from galm.batches import sequential_batches
 from galm.data.domain import AttributeDomain
+from galm.evaluate import pairwise_auc
 from galm.reinforce import reinforce_loss
 from galm.rewards import head_rewards
 from galm.rundir import RunDirectory, read_json
@@ -52,7 +62,7 @@ class TransferConfig:
     """How new attributes are initialised from a finished search."""
 
     # How a new attribute finds its nearest searched attribute (see the module docstring).
-    init: Literal["warmup", "probe", "random"] = "warmup"
+    init: Literal["warmup", "heads", "probe", "random"] = "warmup"
     # Embedding warm-up: shared-weight steps for the new heads, then embedding-only REINFORCE steps.
     warmup_shared_steps: int = 12
     warmup_controller_steps: int = 40
@@ -214,6 +224,25 @@ def probe_similarity_matrix(search: GalmSearch, source_domain: AttributeDomain) 
     return torch.as_tensor(probe_similarity(new, searched))
 
 
+@torch.no_grad()
+def head_agreement_matrix(search: GalmSearch) -> torch.Tensor:
+    """(n_new, n_searched) 2 AUC - 1 of each searched attribute's head (greedy architecture, source
+    weights, inference mode) on the target's training images against each new attribute's labels.
+
+    A pair without both classes among the labelled images scores 0.
+    """
+    n_source = len(search.frozen)
+    ids = torch.arange(n_source, device=search.device)
+    archs = search._decode(search.controller.sample(ids, greedy=True))
+    indices = probe_images(search.domain, search.seed)
+    scores = torch.cat([
+        search.head_logits(search.batch_images(batch, augment=False), ids, archs).cpu()
+        for batch in sequential_batches(indices, search.config.batch_size)
+    ])
+    auc = pairwise_auc(scores.numpy(), np.asarray(search.domain.labels[indices], dtype=np.float64))
+    return torch.as_tensor(np.nan_to_num(2.0 * auc - 1.0, nan=0.0))
+
+
 def start_transfer(
     search: GalmSearch, config: TransferConfig, source_domain: AttributeDomain | None = None
 ) -> list[NearestSource]:
@@ -227,15 +256,18 @@ def start_transfer(
         warm_up_embeddings(search, config)
         sources = nearest_sources(search)
         similarity = initialise_from_sources(search, sources, config.copy_head_weights)
-    elif config.init == "probe":
-        if source_domain is None:
+    elif config.init in ("heads", "probe"):
+        if config.init == "heads":
+            matrix = head_agreement_matrix(search)
+        elif source_domain is None:
             raise ValueError("transfer.init='probe' needs the source domain's data")
-        matrix = probe_similarity_matrix(search, source_domain)
+        else:
+            matrix = probe_similarity_matrix(search, source_domain)
         sources = nearest_sources(search, matrix)
         similarity = [float(matrix[row, src]) for row, src in enumerate(sources)]
         initialise_from_sources(search, sources, config.copy_head_weights)
     else:
-        raise ValueError(f"transfer.init must be 'warmup', 'probe' or 'random', got {config.init!r}")
+        raise ValueError(f"transfer.init must be 'warmup', 'heads', 'probe' or 'random', got {config.init!r}")
     names = search.attribute_names
     return [
         NearestSource(names[new], names[src], float(sim))

@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-from galm.evaluate import attribute_aucs, balanced_accuracy, binary_accuracy, binary_auc
+from galm.evaluate import attribute_aucs, balanced_accuracy, binary_accuracy, binary_auc, pairwise_auc
 
 
 def _random_split(rng: np.random.Generator, n: int, a: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,6 +28,21 @@ def test_binary_auc_matches_sklearn_with_ties_and_nans() -> None:
         known = ~np.isnan(labels[:, 0])
         expected = roc_auc_score(labels[known, 0], scores[known, 0])
         assert binary_auc(scores[:, 0], labels[:, 0]) == pytest.approx(expected, abs=1e-12)
+
+
+def test_pairwise_auc_equals_binary_auc_for_every_pair() -> None:
+    rng = np.random.default_rng(3)
+    scores, _ = _random_split(rng, 80, 5)
+    _, labels = _random_split(rng, 80, 4)
+    labels[:, 3] = np.where(np.isnan(labels[:, 3]), np.nan, 0.0)  # one class only: undefined
+    matrix = pairwise_auc(scores, labels)
+    assert matrix.shape == (4, 5)
+    for a in range(3):
+        for s in range(5):
+            assert matrix[a, s] == pytest.approx(binary_auc(scores[:, s], labels[:, a]), abs=1e-12)
+    assert np.isnan(matrix[3]).all()
+    with pytest.raises(ValueError, match="must be"):
+        pairwise_auc(scores[:10], labels)
 
 
 def test_binary_auc_all_tied_scores_is_one_half() -> None:

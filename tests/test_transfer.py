@@ -10,7 +10,8 @@ from galm.rundir import RunDirectory, read_metrics
 from galm.search import SearchInterrupted
 from galm.attribute_probe import probe_similarity, probe_weights
 from galm.transfer import (
-    build_transfer, initialise_from_sources, nearest_sources, probe_similarity_matrix, start_transfer, steps_to_reach,
+    build_transfer, head_agreement_matrix, initialise_from_sources, nearest_sources, probe_similarity_matrix,
+    start_transfer, steps_to_reach,
 )
 from galm.typed_config import to_mapping
 from galm.workflow import config_domain, run_config, search_run, transfer_run
@@ -189,3 +190,41 @@ def test_probe_init_copies_the_probe_nearest_source(source_run, tmp_path):
     run = RunDirectory.create(tmp_path / "probe", to_mapping(config))
     heads, recorded = transfer_run(run, source_run, config, torch.device("cpu"))
     assert json.loads((run.path / "transfer.json").read_text())["init"] == "probe" and len(recorded) == len(heads)
+
+
+def test_heads_init_takes_the_source_head_that_ranks_the_new_labels_best(source_run, tmp_path, monkeypatch):
+    config = _target("transfer.init=heads")
+    search = build_transfer(source_run, run_config(source_run), config, config_domain(config), torch.device("cpu"))
+    n_source, n_new = len(search.frozen), len(search.active)
+    labels = torch.as_tensor(search.domain.labels, dtype=torch.float32)
+    planted = [2, 4, 0, 3, 1][:n_new]
+    # Source head j scores every image with the labels of the new attribute planted on it, plus noise;
+    # source 0's head predicts its new attribute inverted.
+    scores = 0.8 * torch.randn(search.domain.n_images, n_source, generator=torch.Generator().manual_seed(0))
+    for new, source in enumerate(planted):
+        scores[:, source] += (-1.0 if source == 0 else 1.0) * (2 * labels[:, new] - 1)
+    monkeypatch.setattr(search, "batch_images", lambda batch, augment: torch.as_tensor(batch))
+    monkeypatch.setattr(search, "head_logits", lambda images, ids, archs: scores[images][:, ids])
+    matrix = head_agreement_matrix(search)
+    assert matrix.shape == (n_new, n_source)
+    assert float(matrix.abs().max()) <= 1.0
+    inverted = planted.index(0)
+    assert float(matrix[inverted, 0]) < -0.5  # an inverted predictor is not taken as a good start
+    steps = search.controller_step
+    nearest = start_transfer(search, config.transfer)
+    names = search.attribute_names
+    for row, (n, source) in enumerate(zip(nearest, planted)):
+        if source != 0:
+            assert n.source == names[source] and n.similarity > 0.5
+        else:
+            assert n.source == names[int(matrix[row].argmax())] != names[0]
+    embeddings = search.controller.attribute_embeddings
+    for row, n in zip(search.active.tolist(), nearest):
+        assert torch.equal(embeddings[row], embeddings[names.index(n.source)])
+    assert search.controller_step == steps  # no reward is spent on choosing
+    monkeypatch.undo()
+    run = RunDirectory.create(tmp_path / "heads", to_mapping(config))
+    heads, recorded = transfer_run(run, source_run, config, torch.device("cpu"))
+    record = json.loads((run.path / "transfer.json").read_text())
+    assert record["init"] == "heads" and len(recorded) == len(heads) == n_new
+    assert all(-1.0 <= v["similarity"] <= 1.0 for v in record["nearest"].values())
