@@ -1,16 +1,18 @@
 """Transfer between synthetic domains against a search from scratch on the target (issue: generalisation).
 
-Per seed: a GALM search on the source domain; a search from scratch on the target; a transfer of the
-source search to the target per initialisation (`transfer.init`: embedding warm-up, trunk-feature
-probes, random), all under the same step budget. Prints, per run, the target test mAUC of the
+Per seed: synthetic domains drawn from that seed (`data.synthetic.seed`, so seeds are independent
+data, not only independent searches); a GALM search on the source domain; a search from scratch on
+the target; a transfer of the source search to the target per initialisation (`transfer.init`:
+embedding warm-up, source-head agreement, trunk-feature probes, random), all under the same step
+budget. Prints, per run, the target test mAUC of the
 retrained networks, the controller steps it needs to reach the reward the scratch run ends with, how
 well its final ARM space separates the planted cross-domain pairs (attributes built from the same
 latent factor) from the other cross-domain pairs, as an AUC, and how often the nearest source it
 chose is a planted partner (against the rate of a uniformly random choice). The generator's ground
 truth is used here only to score the runs.
 
-    python benchmarks/transfer.py [--seeds 0 1 2] [--inits warmup probe random] [--source syn1]
-                                  [--target syn2] [--set key=value ...]
+    python benchmarks/transfer.py [--seeds 0 1 2] [--inits warmup heads probe random] [--source syn1]
+                                  [--target syn2] [--set data.synthetic.shared_cues=same ...]
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from galm.typed_config import to_mapping
 from galm.workflow import retrain_run, search_run, transfer_run
 
 
-def planted_pairs(config) -> set[tuple[str, str]]:
-    """Cross-domain attribute pairs built from a common latent factor, both orders."""
+def planted_pairs(config, exact: bool = False) -> set[tuple[str, str]]:
+    """Cross-domain attribute pairs built from a common latent factor (``exact``: the same factors
+    and rule), both orders."""
     domains = generate_domains(config.data.synthetic)
-    planted = {(p["attribute_a"], p["attribute_b"]) for p in shared_factor_pairs(domains)}
+    planted = {(p["attribute_a"], p["attribute_b"]) for p in shared_factor_pairs(domains) if p["exact"] or not exact}
     return planted | {(b, a) for a, b in planted}
 
 
@@ -50,12 +53,12 @@ def nearest_hit_rate(record: dict, config) -> tuple[float, float]:
     return float(np.mean(hits)), float(np.mean(chance))
 
 
-def planted_pair_auc(arm: dict, config) -> float:
+def planted_pair_auc(arm: dict, config, exact: bool = False) -> float:
     """AUC of ARM cosine similarity separating planted cross-domain pairs from the other ones."""
     names = arm["attribute_names"]
     index = {name: i for i, name in enumerate(names)}
     similarity = np.asarray(arm["cosine_similarity"])
-    planted = planted_pairs(config)
+    planted = planted_pairs(config, exact)
     scores, labels = [], []
     for a in names:
         for b in names:
@@ -72,14 +75,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--source", default="syn1")
     parser.add_argument("--target", default="syn2")
-    parser.add_argument("--inits", nargs="+", default=["warmup", "probe", "random"],
-                        choices=["warmup", "probe", "random"])
+    parser.add_argument("--inits", nargs="+", default=["warmup", "heads", "random"],
+                        choices=["warmup", "heads", "probe", "random"])
+    parser.add_argument("--joint", action="store_true",
+                        help="also search source and target together and score that search's ARM space")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     device = torch.device("cpu")
     rows = []
     for seed in args.seeds:
-        base = [*DEMO_OVERRIDES, f"seed={seed}", *args.overrides]
+        base = [*DEMO_OVERRIDES, f"seed={seed}", f"data.synthetic.seed={seed}", *args.overrides]
         source_config = read_config(None, [*base, f"data.domain={args.source}"])
         target_config = read_config(None, [*base, f"data.domain={args.target}"])
         with tempfile.TemporaryDirectory() as tmp:
@@ -95,6 +100,13 @@ def main() -> None:
             result = {"seed": seed, "goal": goal, "scratch_steps": steps_to_reach(scratch_trace, goal),
                       "budget": len(scratch_trace), "scratch_seconds": scratch_seconds,
                       "scratch_mauc": retrain_run(scratch, device).mauc}
+            if args.joint:
+                joint_config = read_config(None, [*base, f"data.domain={args.source}+{args.target}"])
+                joint = RunDirectory.create(root / "joint", to_mapping(joint_config))
+                search_run(joint, joint_config, device)
+                arm = read_json(joint.path / "arm.json")
+                result["joint_pair_auc"] = planted_pair_auc(arm, joint_config)
+                result["joint_exact_auc"] = planted_pair_auc(arm, joint_config, exact=True)
             for init in args.inits:
                 config = read_config(None, [*base, f"data.domain={args.target}", f"transfer.init={init}"])
                 run = RunDirectory.create(root / f"transfer-{init}", to_mapping(config))
@@ -104,7 +116,9 @@ def main() -> None:
                 trace = read_json(run.path / "search_trace.json")["reward_trace"]
                 result[f"{init}_steps"] = steps_to_reach(trace, goal)
                 result[f"{init}_mauc"] = retrain_run(run, device).mauc
-                result[f"{init}_pair_auc"] = planted_pair_auc(read_json(run.path / "arm.json"), config)
+                arm = read_json(run.path / "arm.json")
+                result[f"{init}_pair_auc"] = planted_pair_auc(arm, config)
+                result[f"{init}_exact_auc"] = planted_pair_auc(arm, config, exact=True)
                 if init != "random":
                     hit, chance = nearest_hit_rate(read_json(run.path / "transfer.json"), config)
                     result[f"{init}_hit"], result[f"{init}_chance"] = hit, chance
@@ -118,19 +132,29 @@ def main() -> None:
 
     print(f"\nTransfer {args.source} -> {args.target}: target test mAUC and controller steps to reach the "
           "scratch run's final reward (moving average of 10 updates)")
-    print("| seed | run | mAUC | steps | budget | planted-pair AUC (final ARM) | nearest is planted | random choice |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| seed | run | mAUC | steps | budget | search s | planted-pair AUC (final ARM) | exact-pair AUC "
+          "| nearest is planted | random choice |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['seed']} | scratch | {fmt(r['scratch_mauc'])} | {fmt(r['scratch_steps'])} | {r['budget']} | | | |")
+        print(f"| {r['seed']} | scratch | {fmt(r['scratch_mauc'])} | {fmt(r['scratch_steps'])} | {r['budget']} | "
+              f"{r['scratch_seconds']:.0f} | | | | |")
+        if args.joint:
+            print(f"| {r['seed']} | joint search | | | | | {fmt(r['joint_pair_auc'])} | {fmt(r['joint_exact_auc'])} | | |")
         for init in args.inits:
             print(f"| {r['seed']} | transfer {init} | {fmt(r[f'{init}_mauc'])} | {fmt(r[f'{init}_steps'])} | "
-                  f"{r['budget']} | {fmt(r[f'{init}_pair_auc'])} | {fmt(r.get(f'{init}_hit', ''))} | "
+                  f"{r['budget']} | {r[f'{init}_seconds']:.0f} | {fmt(r[f'{init}_pair_auc'])} | "
+                  f"{fmt(r[f'{init}_exact_auc'])} | {fmt(r.get(f'{init}_hit', ''))} | "
                   f"{fmt(r.get(f'{init}_chance', ''))} |")
     for init in args.inits:
         reached = [r[f"{init}_steps"] / r["scratch_steps"] for r in rows if r[f"{init}_steps"] and r["scratch_steps"]]
         if reached:
             print(f"median ratio transfer ({init}) steps / scratch steps: {statistics.median(reached):.2f} "
                   f"({len(reached)} of {len(rows)} seeds reached the goal)")
+        print(f"median planted-pair AUC ({init}): {statistics.median(r[f'{init}_pair_auc'] for r in rows):.2f}, "
+              f"exact pairs {statistics.median(r[f'{init}_exact_auc'] for r in rows):.2f}")
+    if args.joint:
+        print(f"median planted-pair AUC (joint search): {statistics.median(r['joint_pair_auc'] for r in rows):.2f}, "
+              f"exact pairs {statistics.median(r['joint_exact_auc'] for r in rows):.2f}")
 
 
 if __name__ == "__main__":
