@@ -31,7 +31,7 @@ from galm.config import read_config
 from galm.data.synthetic import generate_domains, shared_factor_pairs
 from galm.demo import DEMO_OVERRIDES
 from galm.rundir import RunDirectory, read_json
-from galm.transfer import final_reward, steps_to_reach
+from galm.transfer import final_reward, seconds_to_reach, steps_to_reach
 from galm.typed_config import to_mapping
 from galm.workflow import retrain_run, search_run, transfer_run
 
@@ -95,10 +95,11 @@ def main() -> None:
             start = time.perf_counter()
             search_run(scratch, target_config, device)
             scratch_seconds = time.perf_counter() - start
-            scratch_trace = read_json(scratch.path / "search_trace.json")["reward_trace"]
-            goal = final_reward(scratch_trace)
-            result = {"seed": seed, "goal": goal, "scratch_steps": steps_to_reach(scratch_trace, goal),
-                      "budget": len(scratch_trace), "scratch_seconds": scratch_seconds,
+            scratch_trace = read_json(scratch.path / "search_trace.json")
+            goal = final_reward(scratch_trace["reward_trace"])
+            result = {"seed": seed, "goal": goal, "scratch_steps": steps_to_reach(scratch_trace["reward_trace"], goal),
+                      "scratch_reach_seconds": seconds_to_reach(scratch_trace, goal),
+                      "budget": len(scratch_trace["reward_trace"]), "scratch_seconds": scratch_seconds,
                       "scratch_mauc": retrain_run(scratch, device).mauc}
             if args.joint:
                 joint_config = read_config(None, [*base, f"data.domain={args.source}+{args.target}"])
@@ -113,8 +114,9 @@ def main() -> None:
                 start = time.perf_counter()
                 transfer_run(run, source, config, device)
                 result[f"{init}_seconds"] = time.perf_counter() - start
-                trace = read_json(run.path / "search_trace.json")["reward_trace"]
-                result[f"{init}_steps"] = steps_to_reach(trace, goal)
+                trace = read_json(run.path / "search_trace.json")
+                result[f"{init}_steps"] = steps_to_reach(trace["reward_trace"], goal)
+                result[f"{init}_reach_seconds"] = seconds_to_reach(trace, goal)
                 result[f"{init}_mauc"] = retrain_run(run, device).mauc
                 arm = read_json(run.path / "arm.json")
                 result[f"{init}_pair_auc"] = planted_pair_auc(arm, config)
@@ -130,19 +132,24 @@ def main() -> None:
             return "never"
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
+    def seconds(value: float | None) -> str:
+        return "never" if value is None else f"{value:.0f}"
+
     print(f"\nTransfer {args.source} -> {args.target}: target test mAUC and controller steps to reach the "
           "scratch run's final reward (moving average of 10 updates)")
-    print("| seed | run | mAUC | steps | budget | search s | planted-pair AUC (final ARM) | exact-pair AUC "
+    print("| seed | run | mAUC | steps | budget | s to reach | search s | planted-pair AUC (final ARM) | exact-pair AUC "
           "| nearest is planted | random choice |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['seed']} | scratch | {fmt(r['scratch_mauc'])} | {fmt(r['scratch_steps'])} | {r['budget']} | "
-              f"{r['scratch_seconds']:.0f} | | | | |")
+              f"{seconds(r['scratch_reach_seconds'])} | {r['scratch_seconds']:.0f} | | | | |")
         if args.joint:
-            print(f"| {r['seed']} | joint search | | | | | {fmt(r['joint_pair_auc'])} | {fmt(r['joint_exact_auc'])} | | |")
+            print(f"| {r['seed']} | joint search | | | | | | {fmt(r['joint_pair_auc'])} | {fmt(r['joint_exact_auc'])} "
+                  "| | |")
         for init in args.inits:
             print(f"| {r['seed']} | transfer {init} | {fmt(r[f'{init}_mauc'])} | {fmt(r[f'{init}_steps'])} | "
-                  f"{r['budget']} | {r[f'{init}_seconds']:.0f} | {fmt(r[f'{init}_pair_auc'])} | "
+                  f"{r['budget']} | {seconds(r[f'{init}_reach_seconds'])} | {r[f'{init}_seconds']:.0f} | "
+                  f"{fmt(r[f'{init}_pair_auc'])} | "
                   f"{fmt(r[f'{init}_exact_auc'])} | {fmt(r.get(f'{init}_hit', ''))} | "
                   f"{fmt(r.get(f'{init}_chance', ''))} |")
     for init in args.inits:

@@ -436,7 +436,7 @@ def _run_single_task(ctx: CellContext) -> dict[str, Any]:
         search.run(logger, ctx.path / SEARCH_CHECKPOINT)
     heads = search.derive()
     write_json(run.architectures_path, {h.attribute: h.to_json() for h in heads})
-    write_json(run.path / TRACE_FILE, {"reward_trace": search.reward_trace})
+    write_json(run.path / TRACE_FILE, search.trace_record())
     report = retrain_run(run, ctx.device)
     return {**report.to_json(), "evaluations": search_evaluations(config, domain.n_attributes)}
 

@@ -169,8 +169,12 @@ class GalmSearch:
         self.episode = 0
         self.shared_step = 0
         self.controller_step = 0
-        # Mean reward of every controller update, for curves and steps-to-reach comparisons.
+        # Mean reward of every controller update, for curves and steps-to-reach comparisons, and the
+        # search seconds (summed over resumed sessions) at which each was measured.
         self.reward_trace: list[float] = []
+        self.reward_seconds: list[float] = []
+        self._seconds_before = 0.0
+        self._clock_start = time.perf_counter()
 
     # ------------------------------------------------------------------ sampling
     def _attribute_batch(self, count: int) -> torch.Tensor:
@@ -253,8 +257,22 @@ class GalmSearch:
         stats = self.trainer.step(
             ids[usable], (sample.log_prob[usable], sample.entropy[usable]), rewards[usable].to(sample.log_prob)
         )
-        self.reward_trace.append(stats["reward"])
+        self.record_reward(stats["reward"])
         return {**stats, "probs": sample.probs}
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """Seconds this search has run: since it was built or loaded, plus those of earlier sessions."""
+        return self._seconds_before + time.perf_counter() - self._clock_start
+
+    def record_reward(self, reward: float) -> None:
+        """Append one controller update's mean reward and the search time it was reached at."""
+        self.reward_trace.append(float(reward))
+        self.reward_seconds.append(self.elapsed_seconds)
+
+    def trace_record(self) -> dict[str, list[float]]:
+        """The reward per controller update and its search time, as written to ``search_trace.json``."""
+        return {"reward_trace": list(self.reward_trace), "reward_seconds": list(self.reward_seconds)}
 
     # ------------------------------------------------------------------ Algorithm 1
     @property
@@ -390,6 +408,8 @@ class GalmSearch:
                          "controller_step": self.controller_step},
             "active": self.active.tolist(),
             "reward_trace": list(self.reward_trace),
+            "reward_seconds": list(self.reward_seconds),
+            "elapsed_seconds": self.elapsed_seconds,
             "train_order": self.train_order.state_dict(),
             "val_order": self.val_order.state_dict(),
             "rng": {
@@ -417,6 +437,9 @@ class GalmSearch:
         self.active = np.asarray(state["active"], dtype=np.int64)
         self.frozen = np.asarray(state.get("frozen", []), dtype=np.int64)
         self.reward_trace = list(state.get("reward_trace", []))
+        self.reward_seconds = list(state.get("reward_seconds", []))
+        self._seconds_before = float(state.get("elapsed_seconds", 0.0))
+        self._clock_start = time.perf_counter()
         self.freeze_source_heads()
         self.train_order.load_state_dict(state["train_order"])
         self.val_order.load_state_dict(state["val_order"])

@@ -138,7 +138,7 @@ def warm_up_embeddings(search: GalmSearch, config: TransferConfig) -> None:
             optimizer.step()
             search.trainer.baseline.update(ids[usable], rewards.detach())
             search.controller_step += 1
-            search.reward_trace.append(float(rewards.mean()))
+            search.record_reward(float(rewards.mean()))
     finally:
         for param in frozen:
             param.requires_grad_(True)
@@ -284,6 +284,14 @@ def steps_to_reach(trace: list[float], target: float, window: int = 10) -> int |
     smoothed = np.convolve(values, kernel, mode="valid")
     hits = np.nonzero(smoothed >= target)[0]
     return int(hits[0] + len(kernel)) if len(hits) else None
+
+
+def seconds_to_reach(trace: dict[str, list[float]], target: float, window: int = 10) -> float | None:
+    """Search seconds at the controller update where ``steps_to_reach`` is met (None if never or
+    when the trace has no times)."""
+    step = steps_to_reach(trace["reward_trace"], target, window)
+    seconds = trace.get("reward_seconds", [])
+    return seconds[step - 1] if step is not None and len(seconds) >= step else None
 
 
 def final_reward(trace: list[float], window: int = 10) -> float:

@@ -48,10 +48,10 @@ def build_search(config: GalmConfig, domain: AttributeDomain, device: torch.devi
 
 def write_derived(run: RunDirectory, heads: list[DerivedHead], search: GalmSearch) -> None:
     """`architectures.json` (name -> architecture, probability, validation reward), `arm.json`
-    (ARM representations and cosine similarities) and `search_trace.json` (reward per update)."""
+    (ARM representations and cosine similarities) and `search_trace.json` (reward and search seconds per update)."""
     write_json(run.architectures_path, {head.attribute: head.to_json() for head in heads})
     write_json(run.path / ARM_FILE, search.attribute_similarity())
-    write_json(run.path / TRACE_FILE, {"reward_trace": search.reward_trace})
+    write_json(run.path / TRACE_FILE, search.trace_record())
 
 
 def search_run(

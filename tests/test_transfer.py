@@ -11,7 +11,7 @@ from galm.search import SearchInterrupted
 from galm.attribute_probe import probe_similarity, probe_weights
 from galm.transfer import (
     build_transfer, head_agreement_matrix, initialise_from_sources, nearest_sources, probe_similarity_matrix,
-    start_transfer, steps_to_reach,
+    seconds_to_reach, start_transfer, steps_to_reach,
 )
 from galm.typed_config import to_mapping
 from galm.workflow import config_domain, run_config, search_run, transfer_run
@@ -113,6 +113,13 @@ def test_transfer_run_resumes_like_a_search_run(source_run, tmp_path):
     assert json.loads(straight.architectures_path.read_text()) == json.loads(stopped.architectures_path.read_text())
     strip = lambda rs: [{k: v for k, v in r.items() if k not in ("time", "seconds")} for r in rs]  # noqa: E731
     assert strip(read_metrics(straight.path)) == strip(read_metrics(stopped.path))
+    # The trace times every reward with the search seconds, summed over the interrupted sessions.
+    traces = [json.loads((r.path / "search_trace.json").read_text()) for r in (straight, stopped)]
+    assert traces[0]["reward_trace"] == traces[1]["reward_trace"]
+    for trace in traces:
+        seconds = trace["reward_seconds"]
+        assert len(seconds) == len(trace["reward_trace"]) and seconds[0] > 0
+        assert all(later >= earlier for earlier, later in zip(seconds, seconds[1:]))
 
 
 def test_steps_to_reach():
@@ -120,6 +127,10 @@ def test_steps_to_reach():
     assert steps_to_reach(trace, 0.7, window=4) == 12
     assert steps_to_reach(trace, 0.95, window=4) is None
     assert steps_to_reach([], 0.5) is None
+    timed = {"reward_trace": trace, "reward_seconds": [0.5 * (k + 1) for k in range(20)]}
+    assert seconds_to_reach(timed, 0.7, window=4) == 6.0  # the 12th update
+    assert seconds_to_reach(timed, 0.95, window=4) is None
+    assert seconds_to_reach({"reward_trace": trace}, 0.7, window=4) is None  # a trace without times
 
 
 def test_cli_transfer(source_run, tmp_path, capsys):
