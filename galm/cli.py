@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         "transfer",
         help="search unseen attributes (another domain) starting from a finished search (section 3.5.2)",
         description="Append the target domain's attributes to a finished search, initialise each from its "
-        "most similar searched attribute (ARM cosine similarity after a short embedding warm-up), and "
+        "most similar searched attribute (the one whose trained head best ranks the new attribute's "
+        "training labels; transfer.init=warmup|probe|random choose otherwise), and "
         "search only the new attributes. The target run starts from the source run's configuration; "
         "--config/--set change it. --scenarios runs several transfers listed in a YAML file.",
     )

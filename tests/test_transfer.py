@@ -40,7 +40,7 @@ def _target(*extra):
 
 
 def test_transfer_appends_new_attributes_and_keeps_the_source_fixed(source_run, tmp_path):
-    config = _target()
+    config = _target("transfer.init=warmup")
     run = RunDirectory.create(tmp_path / "transfer", to_mapping(config))
     heads, nearest = transfer_run(run, source_run, config, torch.device("cpu"))
     source_state = torch.load(source_run.path / "checkpoints" / "search.pt", weights_only=False)
