@@ -15,8 +15,9 @@ policy, with the source weights) scores the target's training images; a new attr
 similarity to a searched one is 2 AUC - 1 of those scores against the new attribute's labels, and
 the searched attribute whose trained predictor already ranks the new attribute best is taken. It
 needs only the source run and the target's training labels (no source images, no reward steps).
-On the synthetic benchmark it finds a planted partner for a third to a half of the new attributes
-(chance: 10-17%) and reaches the scratch run's reward in a third of its steps (benchmarks/README.md).
+On the synthetic benchmark with ``shared_cues=same`` it finds a planted partner for a third to a
+half of the new attributes (chance: 10-17%) and reaches the scratch run's reward in a third of its
+steps; a random initialisation is about as fast (benchmarks/README.md).
 
 ``warmup``, a short *embedding warm-up*: the new heads are trained on the target's training
 images for a few steps (sampled from the source controller), then only the new attributes'
