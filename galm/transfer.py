@@ -258,12 +258,10 @@ def start_transfer(
         sources = nearest_sources(search)
         similarity = initialise_from_sources(search, sources, config.copy_head_weights)
     elif config.init in ("heads", "probe"):
-        if config.init == "heads":
-            matrix = head_agreement_matrix(search)
-        elif source_domain is None:
+        if config.init == "probe" and source_domain is None:
             raise ValueError("transfer.init='probe' needs the source domain's data")
-        else:
-            matrix = probe_similarity_matrix(search, source_domain)
+        matrix = (head_agreement_matrix(search) if config.init == "heads"
+                  else probe_similarity_matrix(search, source_domain))
         sources = nearest_sources(search, matrix)
         similarity = [float(matrix[row, src]) for row, src in enumerate(sources)]
         initialise_from_sources(search, sources, config.copy_head_weights)
