@@ -45,9 +45,8 @@ def main() -> None:
         row = {"seed": seed, "planted": planted_pair_auc(arm, config), "exact": planted_pair_auc(arm, config, True)}
         rows.append(row)
         print(row, flush=True)
-    cues = read_config(None, list(args.overrides)).data.synthetic.shared_cues
-    print(f"\nARM space of a joint search over {args.domains} (shared_cues={cues}): AUC of cosine similarity, "
-          "planted cross-domain pairs against the other cross-domain pairs")
+    print(f"\nARM space of a joint search over {args.domains} (shared_cues={config.data.synthetic.shared_cues}): "
+          "AUC of cosine similarity, planted cross-domain pairs against the other cross-domain pairs")
     print("| seed | planted-pair AUC | exact-pair AUC |")
     print("|---:|---:|---:|")
     for row in rows:

@@ -4,15 +4,16 @@ Per seed: synthetic domains drawn from that seed (`data.synthetic.seed`, so seed
 data, not only independent searches); a GALM search on the source domain; a search from scratch on
 the target; a transfer of the source search to the target per initialisation (`transfer.init`:
 embedding warm-up, source-head agreement, trunk-feature probes, random), all under the same step
-budget. Prints, per run, the target test mAUC of the
-retrained networks, the controller steps it needs to reach the reward the scratch run ends with, how
-well its final ARM space separates the planted cross-domain pairs (attributes built from the same
-latent factor) from the other cross-domain pairs, as an AUC, and how often the nearest source it
-chose is a planted partner (against the rate of a uniformly random choice). The generator's ground
-truth is used here only to score the runs.
+budget. Prints, per run, the target test mAUC of the retrained networks; the controller steps and
+search seconds it needs to reach the reward the scratch run ends with; how well its final ARM space
+separates the planted cross-domain pairs (attributes built from a common latent factor; "exact": the
+same factors and rule) from the other cross-domain pairs, as an AUC; and how often the nearest source
+it chose is a planted partner (against the rate of a uniformly random choice). `--joint` also scores
+the ARM space of one search over source and target together. The generator's ground truth is used
+here only to score the runs.
 
     python benchmarks/transfer.py [--seeds 0 1 2] [--inits warmup heads probe random] [--source syn1]
-                                  [--target syn2] [--set data.synthetic.shared_cues=same ...]
+                                  [--target syn2] [--joint] [--set data.synthetic.shared_cues=same ...]
 """
 
 from __future__ import annotations

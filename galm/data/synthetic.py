@@ -8,9 +8,10 @@ different cue type in each domain, so nothing visible links it across domains; `
 cue type (texture stays texture) with a different variant and hue per domain; ``"same"`` draws it
 exactly as the first domain does (same cue, variant and colour), the paper's premise that an
 attribute such as "striped" looks alike on animals and on objects. The domains still differ in
-background, classes, private factors and which factors each attribute combines. Attributes derive from one factor or
-from two (AND / OR / XOR). Cues differ in what a network must see (1-2 px texture needs early
-high-resolution features; shape needs a large receptive field), so architecture choices matter.
+background, classes, private factors and which factors each attribute combines. Attributes derive
+from one factor or from two (AND / OR / XOR). Cues differ in what a network must see (1-2 px texture
+needs early high-resolution features; shape needs a large receptive field), so architecture choices
+matter.
 The ground truth goes into each domain's ``metadata`` for later analyses.
 """
 
