@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from galm.config import read_config
-from galm.demo import DEMO_OVERRIDES
-from galm.rundir import RunDirectory, read_json
-from galm.typed_config import to_mapping
-from galm.workflow import search_run
+from galm.config.reader import read_config
+from galm.experiments.demo import DEMO_OVERRIDES
+from galm.runs.directory import RunDirectory, read_json
+from galm.config.typed import to_mapping
+from galm.search.jobs import search_run
 
 from transfer import planted_pair_auc  # the sibling benchmark (this directory is on sys.path)
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from galm.config import read_config
-from galm.demo import DEMO_OVERRIDES
-from galm.rundir import RunDirectory
-from galm.typed_config import to_mapping
-from galm.workflow import retrain_run, search_run
+from galm.config.reader import read_config
+from galm.experiments.demo import DEMO_OVERRIDES
+from galm.runs.directory import RunDirectory
+from galm.config.typed import to_mapping
+from galm.search.jobs import retrain_run, search_run
 
 
 def searched_mauc(overrides: list[str], device: torch.device) -> tuple[float, float]:

@@ -6,7 +6,7 @@ the cache could slow down a search step.
 1. Preparation: ``--images`` generated JPEGs of ``--size`` pixels (photo-like: smooth gradients plus
    noise) are prepared with 1 and 2 worker processes; prints images/second.
 2. Training reads: random minibatches of 64 sorted indices are read from a memory-mapped cache of
-   ``--cache-images`` images and converted with ``galm.batches.images_to_tensor``; prints images/second.
+   ``--cache-images`` images and converted with ``galm.engine.batches.images_to_tensor``; prints images/second.
 3. For comparison, the time of one supernet training step (64 images, 40 attributes with sampled
    heads, forward + backward + Adam) at the same resolution on this CPU.
 """
@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 import galm.data.prepare as prepare_module
-from galm.batches import images_to_tensor
+from galm.engine.batches import images_to_tensor
 from galm.data.domain import AttributeDomain, class_split
 from galm.data.prepare import open_prepared, prepare_domain
 from galm.data.raw import RawDomain
@@ -104,8 +104,8 @@ def big_cache(folder: Path, n: int, resolution: int) -> AttributeDomain:
 def supernet_step_seconds(resolution: int, n_attributes: int = 40, steps: int = 3) -> float | None:
     """Seconds of one supernet training step on 64 images (None when the supernet is unavailable)."""
     try:
-        from galm.space import SearchSpace, SpaceConfig
-        from galm.supernet import Supernet
+        from galm.space.search_space import SearchSpace, SpaceConfig
+        from galm.nn.supernet import Supernet
     except ImportError:
         return None
     space_config = SpaceConfig(resolution=resolution)

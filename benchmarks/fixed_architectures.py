@@ -12,11 +12,11 @@ import time
 
 import torch
 
-from galm.config import read_config
+from galm.config.reader import read_config
 from galm.data.sources import open_domain
-from galm.network import FixedNetwork
-from galm.space import Architecture, SearchSpace
-from galm.train import evaluate_network, train_network
+from galm.nn.network import FixedNetwork
+from galm.space.search_space import Architecture, SearchSpace
+from galm.training.train import evaluate_network, train_network
 
 CANDIDATES = {
     "smallest": "c4k3s0-c5k3s0-f64-f64-o1",

@@ -31,15 +31,15 @@ from search_throughput import (  # noqa: E402  (the sibling benchmark's measurin
     BATCHED, BATCHED_BF16, LOOP_SEPARATE, LOOP_STACKED, PathBench, matmul_rate, peak_memory_gib, synchronize,
 )
 
-from galm.config import read_config  # noqa: E402
-from galm.execution import place_module  # noqa: E402
-from galm.losses import masked_bce  # noqa: E402
-from galm.network import FixedNetwork  # noqa: E402
-from galm.precision import autocast  # noqa: E402
-from galm.presets import PAPER_OVERRIDES  # noqa: E402
-from galm.space import SearchSpace, SpaceConfig  # noqa: E402
-from galm.supernet import Supernet  # noqa: E402
-from galm.workflow import build_search, config_domain  # noqa: E402
+from galm.config.reader import read_config  # noqa: E402
+from galm.engine.placement import place_module  # noqa: E402
+from galm.training.losses import masked_bce  # noqa: E402
+from galm.nn.network import FixedNetwork  # noqa: E402
+from galm.engine.precision import autocast  # noqa: E402
+from galm.config.presets import PAPER_OVERRIDES  # noqa: E402
+from galm.space.search_space import SearchSpace, SpaceConfig  # noqa: E402
+from galm.nn.supernet import Supernet  # noqa: E402
+from galm.search.jobs import build_search, config_domain  # noqa: E402
 
 # Images behind the `paper` preset's budget: AwA2 + aPascal/aYahoo + SUN, of which train and val (retraining).
 PAPER_RETRAIN_IMAGES = 53_600

@@ -28,12 +28,12 @@ from typing import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from galm.controller import Controller
-from galm.losses import masked_bce
-from galm.precision import autocast, cpu_has_fast_bf16
-from galm.reinforce import ControllerTrainer, RewardBaseline
-from galm.space import Architecture, SearchSpace, SpaceConfig
-from galm.supernet import SharedHeads, Supernet
+from galm.nn.controller import Controller
+from galm.training.losses import masked_bce
+from galm.engine.precision import autocast, cpu_has_fast_bf16
+from galm.search.reinforce import ControllerTrainer, RewardBaseline
+from galm.space.search_space import Architecture, SearchSpace, SpaceConfig
+from galm.nn.supernet import SharedHeads, Supernet
 
 
 def synchronize(device: torch.device) -> None:

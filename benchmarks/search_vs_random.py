@@ -16,14 +16,14 @@ from pathlib import Path
 
 import torch
 
-from galm.config import read_config
-from galm.demo import DEMO_OVERRIDES
-from galm.network import FixedNetwork
-from galm.rundir import RunDirectory
-from galm.space import SearchSpace
-from galm.train import evaluate_network, train_network
-from galm.typed_config import to_mapping
-from galm.workflow import config_domain, open_search, retrain_run, search_run
+from galm.config.reader import read_config
+from galm.experiments.demo import DEMO_OVERRIDES
+from galm.nn.network import FixedNetwork
+from galm.runs.directory import RunDirectory
+from galm.space.search_space import SearchSpace
+from galm.training.train import evaluate_network, train_network
+from galm.config.typed import to_mapping
+from galm.search.jobs import config_domain, open_search, retrain_run, search_run
 
 
 def main() -> None:

@@ -28,13 +28,13 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from galm.config import read_config
+from galm.config.reader import read_config
 from galm.data.synthetic import generate_domains, shared_factor_pairs
-from galm.demo import DEMO_OVERRIDES
-from galm.rundir import RunDirectory, read_json
-from galm.transfer import final_reward, seconds_to_reach, steps_to_reach
-from galm.typed_config import to_mapping
-from galm.workflow import retrain_run, search_run, transfer_run
+from galm.experiments.demo import DEMO_OVERRIDES
+from galm.runs.directory import RunDirectory, read_json
+from galm.search.transfer import final_reward, seconds_to_reach, steps_to_reach
+from galm.config.typed import to_mapping
+from galm.search.jobs import retrain_run, search_run, transfer_run
 
 
 def planted_pairs(config, exact: bool = False) -> set[tuple[str, str]]:

@@ -2,6 +2,6 @@
 
 import sys
 
-from galm.cli import main
+from galm.cli.commands import main
 
 sys.exit(main())

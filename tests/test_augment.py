@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from galm.augment import Augmentation, shift_and_flip
+from galm.engine.augment import Augmentation, shift_and_flip
 
 
 def _images(batch: int = 5, size: int = 7) -> torch.Tensor:

@@ -220,9 +220,9 @@ def tiny_domain():
 
 
 def test_features_from_run(tmp_path, tiny_domain) -> None:
-    from galm.network import FixedNetwork
-    from galm.retrain import save_model
-    from galm.space import SearchSpace, SpaceConfig
+    from galm.nn.network import FixedNetwork
+    from galm.training.fixed import save_model
+    from galm.space.search_space import SearchSpace, SpaceConfig
 
     torch.manual_seed(0)
     space = SearchSpace(SpaceConfig(resolution=32))
@@ -240,7 +240,7 @@ def test_features_from_run(tmp_path, tiny_domain) -> None:
     np.testing.assert_allclose(both.features[:, :64], fs.features, rtol=1e-4, atol=1e-5)
     assert np.all(both.features[:, 64:] >= both.features[:, :64] - 1e-5)  # max >= mean
     # in eval mode without grad: the features match the trunk applied by hand
-    from galm.batches import images_to_tensor
+    from galm.engine.batches import images_to_tensor
 
     net.eval()
     with torch.no_grad():
@@ -269,7 +269,7 @@ def test_features_from_module(tmp_path, tiny_domain) -> None:
     torch.jit.script(module).save(str(path))
     fs = features_from_module(path, tiny_domain, batch_size=10)
     assert fs.features.shape == (tiny_domain.n_images, 5)
-    from galm.batches import images_to_tensor
+    from galm.engine.batches import images_to_tensor
 
     with torch.no_grad():
         expected = module(images_to_tensor(tiny_domain.images[:4])).numpy()
@@ -291,7 +291,7 @@ def test_features_from_exported_module(tmp_path, tiny_domain) -> None:
     program = torch.export.export(module, (torch.randn(4, 3, 32, 32),), dynamic_shapes={"x": {0: batch}})
     torch.export.save(program, str(tmp_path / "tiny.pt2"))
     fs = features_from_module(tmp_path / "tiny.pt2", tiny_domain, batch_size=10)  # last batch is smaller
-    from galm.batches import images_to_tensor
+    from galm.engine.batches import images_to_tensor
 
     with torch.no_grad():
         expected = module(images_to_tensor(tiny_domain.images[-3:])).numpy()

@@ -3,9 +3,9 @@ import json
 import pytest
 import yaml
 
-from galm.cli import main
-from galm.config import read_config
-from galm.typed_config import ConfigError
+from galm.cli.commands import main
+from galm.config.reader import read_config
+from galm.config.typed import ConfigError
 
 TINY = [
     "--set", "space.resolution=32", "--set", "data.synthetic.resolution=32",

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from galm.controller import Controller
-from galm.reinforce import reinforce_loss
-from galm.space import SearchSpace
+from galm.nn.controller import Controller
+from galm.search.reinforce import reinforce_loss
+from galm.space.search_space import SearchSpace
 
 SIZES = SearchSpace().decision_sizes
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from galm.data import commands
+from galm.cli import data as commands
 from galm.data.prepare import open_prepared
 
 
@@ -112,7 +112,7 @@ def test_parse_options() -> None:
 
 
 def test_prepared_table_trains_with_galm_train(tmp_path: Path) -> None:
-    from galm.cli import main
+    from galm.cli.commands import main
 
     torch.set_num_threads(1)
     table = make_table(tmp_path)

@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-from galm.config import read_config
-from galm.execution import ExecutionConfig, place_module
-from galm.space import SearchSpace, SpaceConfig
-from galm.supernet import Supernet
-from galm.typed_config import ConfigError
-from galm.workflow import build_search, config_domain
+from galm.config.reader import read_config
+from galm.engine.placement import ExecutionConfig, place_module
+from galm.space.search_space import SearchSpace, SpaceConfig
+from galm.nn.supernet import Supernet
+from galm.config.typed import ConfigError
+from galm.search.jobs import build_search, config_domain
 from tests.support import TINY_SEARCH
 
 TINY = [*TINY_SEARCH, "search.shared_steps=2", "search.precision=float32"]

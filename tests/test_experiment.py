@@ -6,11 +6,11 @@ import pytest
 import torch
 import yaml
 
-from galm import experiment
-from galm.experiment import (
+from galm.experiments import grid as experiment
+from galm.experiments.grid import (
     cell_path, collect_cells, expand_cells, read_spec, run_experiment, search_evaluations, spec_from_mapping,
 )
-from galm.typed_config import ConfigError
+from galm.config.typed import ConfigError
 
 torch.set_num_threads(1)
 
@@ -179,7 +179,7 @@ def test_bad_specs_are_refused(changes, message):
         spec = spec_from_mapping(_tiny_mapping(**changes))
         for cell in expand_cells(spec):
             experiment.cell_config(cell)  # data errors surface when the domain opens
-            from galm.workflow import config_domain
+            from galm.search.jobs import config_domain
 
             config_domain(experiment.cell_config(cell))
 

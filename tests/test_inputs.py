@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from galm.augment import Augmentation
-from galm.batches import BatchOrder
-from galm.config import read_config
-from galm.inputs import DomainInputs, resolve_input_cache
-from galm.typed_config import ConfigError
-from galm.workflow import build_search, config_domain
+from galm.engine.augment import Augmentation
+from galm.engine.batches import BatchOrder
+from galm.config.reader import read_config
+from galm.engine.inputs import DomainInputs, resolve_input_cache
+from galm.config.typed import ConfigError
+from galm.search.jobs import build_search, config_domain
 from tests.support import TINY_SEARCH
 
 TINY = [*TINY_SEARCH, "search.shared_steps=3", "search.crop_padding=2"]

@@ -3,9 +3,9 @@ import random
 import pytest
 import torch
 
-from galm.network import FixedNetwork
-from galm.space import SearchSpace, SpaceConfig
-from galm.supernet import Supernet
+from galm.nn.network import FixedNetwork
+from galm.space.search_space import SearchSpace, SpaceConfig
+from galm.nn.supernet import Supernet
 
 
 def test_fixed_network_has_only_chosen_ops_and_right_shapes():

@@ -1,8 +1,8 @@
 import torch
 
-from galm.precision import autocast, resolve_precision
-from galm.space import SearchSpace, SpaceConfig
-from galm.supernet import Supernet
+from galm.engine.precision import autocast, resolve_precision
+from galm.space.search_space import SearchSpace, SpaceConfig
+from galm.nn.supernet import Supernet
 
 # bf16 keeps 8 bits of mantissa: logits of a freshly initialised supernet agree to about 1e-2 relative.
 BF16_TOLERANCE = dict(rtol=0.05, atol=0.05)
@@ -31,8 +31,8 @@ def test_bf16_supernet_matches_float32_within_tolerance():
 
 
 def test_search_runs_in_bf16():
-    from galm.config import read_config
-    from galm.workflow import build_search, config_domain
+    from galm.config.reader import read_config
+    from galm.search.jobs import build_search, config_domain
 
     config = read_config(None, [
         "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",

@@ -1,4 +1,4 @@
-"""Tests for galm.progress: plain-line mode off a terminal, tqdm on one."""
+"""Tests for galm.engine.progress: plain-line mode off a terminal, tqdm on one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import pytest
 from tqdm import tqdm
 
-from galm.progress import PlainProgress, format_duration, progress
+from galm.engine.progress import PlainProgress, format_duration, progress
 
 
 class FakeClock:

@@ -7,9 +7,9 @@ import time
 import pytest
 import torch
 
-from galm.controller import Controller
-from galm.reinforce import ControllerTrainer, RewardBaseline, reinforce_loss
-from galm.space import SearchSpace
+from galm.nn.controller import Controller
+from galm.search.reinforce import ControllerTrainer, RewardBaseline, reinforce_loss
+from galm.space.search_space import SearchSpace
 
 SIZES = SearchSpace().decision_sizes
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-from galm.rewards import head_rewards
+from galm.search.rewards import head_rewards
 
 NAN = float("nan")
 

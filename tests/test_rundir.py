@@ -1,4 +1,4 @@
-"""Tests for galm.rundir: atomic writes, run directory creation, metrics logging and reading."""
+"""Tests for galm.runs.directory: atomic writes, run directory creation, metrics logging and reading."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from galm import rundir
-from galm.rundir import (
+from galm.runs import directory as rundir
+from galm.runs.directory import (
     MetricsLogger,
     RunDirectory,
     atomic_torch_save,

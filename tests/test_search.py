@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from galm.cli import main
-from galm.config import read_config
-from galm.rundir import RunDirectory, read_metrics
-from galm.search import SearchInterrupted
-from galm.typed_config import to_mapping
-from galm.workflow import build_search, config_domain, search_run
+from galm.cli.commands import main
+from galm.config.reader import read_config
+from galm.runs.directory import RunDirectory, read_metrics
+from galm.search.state import SearchInterrupted
+from galm.config.typed import to_mapping
+from galm.search.jobs import build_search, config_domain, search_run
 
 TINY = [
     "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from galm.space import Architecture, SearchSpace, SpaceConfig
+from galm.space.search_space import Architecture, SearchSpace, SpaceConfig
 
 
 def test_space_has_2304_architectures_per_attribute():

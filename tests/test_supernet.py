@@ -4,9 +4,9 @@ import random
 import pytest
 import torch
 
-from galm.losses import masked_bce
-from galm.space import Architecture, SearchSpace, SpaceConfig
-from galm.supernet import Supernet
+from galm.training.losses import masked_bce
+from galm.space.search_space import Architecture, SearchSpace, SpaceConfig
+from galm.nn.supernet import Supernet
 
 
 def _images(batch: int, resolution: int = 64, seed: int = 0) -> torch.Tensor:

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from galm.batches import BatchOrder, images_to_tensor
+from galm.engine.batches import BatchOrder, images_to_tensor
 from galm.data.synthetic import SyntheticConfig, generate_domain
-from galm.evaluate import attribute_aucs
-from galm.network import FixedNetwork
-from galm.space import SearchSpace, SpaceConfig
-from galm.train import TrainConfig, evaluate_network, predict, train_network
+from galm.training.evaluate import attribute_aucs
+from galm.nn.network import FixedNetwork
+from galm.space.search_space import SearchSpace, SpaceConfig
+from galm.training.train import TrainConfig, evaluate_network, predict, train_network
 
 
 def test_batch_order_is_seeded_covers_each_epoch_and_resumes():

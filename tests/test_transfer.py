@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from galm.cli import main
-from galm.config import read_config
-from galm.rundir import RunDirectory, read_metrics
-from galm.search import SearchInterrupted
-from galm.attribute_probe import probe_similarity, probe_weights
-from galm.transfer import (
+from galm.cli.commands import main
+from galm.config.reader import read_config
+from galm.runs.directory import RunDirectory, read_metrics
+from galm.search.state import SearchInterrupted
+from galm.search.probe import probe_similarity, probe_weights
+from galm.search.transfer import (
     build_transfer, head_agreement_matrix, initialise_from_sources, nearest_sources, probe_similarity_matrix,
     seconds_to_reach, start_transfer, steps_to_reach,
 )
-from galm.typed_config import to_mapping
-from galm.workflow import config_domain, run_config, search_run, transfer_run
+from galm.config.typed import to_mapping
+from galm.search.jobs import config_domain, run_config, search_run, transfer_run
 
 TINY = [
     "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",

@@ -1,4 +1,4 @@
-"""Tests for galm.typed_config: strict types, helpful errors, overrides, YAML, round trips."""
+"""Tests for galm.config.typed: strict types, helpful errors, overrides, YAML, round trips."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import pytest
 
-from galm.typed_config import (
+from galm.config.typed import (
     ConfigError,
     apply_overrides,
     dump_yaml,

@@ -9,7 +9,7 @@
 Each takes a :class:`~galm.baselines.features.FeatureSet` (features from a galm run's trunk, a
 local torch module, or xlsa17's ResNet-101 features), fits on training splits of seen classes and
 scores the images of unseen test classes; :func:`evaluate_baseline` returns the
-:class:`~galm.evaluate.AucReport` (per-attribute AUC, mAUC) galm's own networks are judged by.
+:class:`~galm.training.evaluate.AucReport` (per-attribute AUC, mAUC) galm's own networks are judged by.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from galm.baselines.features import (
     features_from_xlsa17,
 )
 from galm.baselines.iap import IAP
-from galm.evaluate import AucReport
+from galm.training.evaluate import AucReport
 
 __all__ = [
     "ALE",

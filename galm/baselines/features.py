@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from galm.batches import images_to_tensor, sequential_batches
+from galm.engine.batches import images_to_tensor, sequential_batches
 from galm.data.domain import AttributeDomain
 
 __all__ = [
@@ -222,7 +222,7 @@ def features_from_run(
     with the default space) or average- and max-pooled and concatenated (``'avgmax'``). The trunk
     is fully convolutional, so the domain's resolution need not equal the run's.
     """
-    from galm.retrain import load_model  # deferred: retrain pulls in the training stack
+    from galm.training.fixed import load_model  # deferred: retrain pulls in the training stack
 
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -285,7 +285,7 @@ def features_from_module(
 ) -> FeatureSet:
     """Features of a user-supplied local module (TorchScript, ``.pt2`` export, trusted pickle).
 
-    The images are normalised as galm's own networks see them (:func:`galm.batches.images_to_tensor`:
+    The images are normalised as galm's own networks see them (:func:`galm.engine.batches.images_to_tensor`:
     (B, 3, H, W) float32, (pixel - 127.5) / 64) at the domain's resolution; the module's output (a
     tensor, or the first element of a tuple/list) is flattened to one vector per image. See
     :func:`load_local_module` for the trust implication of ``allow_pickle``.
@@ -447,8 +447,8 @@ class AttributeBaseline:
         return self.predict_attributes(feature_set.features[feature_set.split(split)])
 
     def evaluate(self, feature_set: FeatureSet, split: str = "test") -> Any:
-        """:class:`~galm.evaluate.AucReport` of the scores on ``split``."""
-        from galm.evaluate import attribute_aucs
+        """:class:`~galm.training.evaluate.AucReport` of the scores on ``split``."""
+        from galm.training.evaluate import attribute_aucs
 
         idx = feature_set.split(split)
         return attribute_aucs(self.predict_attributes(feature_set.features[idx]), feature_set.labels[idx],

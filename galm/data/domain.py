@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from galm.durable import sync_handle, sync_path
+from galm.runs.atomic import sync_handle, sync_path
 
 FORMAT_VERSION = 1
 SPLIT_NAMES = ("train", "val", "test")

@@ -43,8 +43,8 @@ from galm.data.domain import (
     _replace_dir,
 )
 from galm.data.raw import RawDomain
-from galm.durable import sync_path
-from galm.progress import progress
+from galm.runs.atomic import sync_path
+from galm.engine.progress import progress
 
 __all__ = [
     "MANIFEST_FILE",

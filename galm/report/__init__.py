@@ -17,7 +17,7 @@ import numpy as np
 
 from galm.report.html import Figure, Section, Text, render_html, render_markdown
 from galm.report.tables import Table, experiment_tables, mean_std
-from galm.rundir import atomic_write_bytes, read_json, read_metrics
+from galm.runs.directory import atomic_write_bytes, read_json, read_metrics
 
 __all__ = [
     "SECTION_TITLES", "ReportInputs", "SearchRunInfo", "attribute_domains", "build_sections", "domain_similarity",
@@ -67,7 +67,7 @@ class ReportInputs:
 
 def gather_inputs(directory: str | Path) -> ReportInputs:
     """Recognise an experiment directory (``cells/``) or a single run directory (``config.yaml``)."""
-    from galm.experiment import SPEC_FILE, collect_cells, read_experiment_spec
+    from galm.experiments.grid import SPEC_FILE, collect_cells, read_experiment_spec
 
     root = Path(directory)
     if not root.is_dir():
@@ -174,10 +174,10 @@ def _comparison_section(inputs: ReportInputs) -> Section:
 
 
 def _choices_section(inputs: ReportInputs) -> Section:
-    from galm.retrain import architecture_from_record
-    from galm.rundir import RunDirectory
-    from galm.space import SearchSpace
-    from galm.workflow import choice_frequencies, run_config
+    from galm.training.fixed import architecture_from_record
+    from galm.runs.directory import RunDirectory
+    from galm.space.search_space import SearchSpace
+    from galm.search.jobs import choice_frequencies, run_config
 
     section = Section(SECTION_TITLES["choices"])
     pooled: dict[str, list] = defaultdict(list)

@@ -54,10 +54,10 @@ import numpy as np
 import torch
 import yaml
 
-from galm.config import GalmConfig, read_config
+from galm.config.reader import GalmConfig, read_config
 from galm.data.sources import domain_overrides
-from galm.rundir import RunDirectory, atomic_write_bytes, read_json, write_json
-from galm.typed_config import ConfigError, to_mapping
+from galm.runs.directory import RunDirectory, atomic_write_bytes, read_json, write_json
+from galm.config.typed import ConfigError, to_mapping
 
 __all__ = [
     "BASELINE_METHODS", "CELL_RUNNERS", "METHODS", "Cell", "ExperimentSpec", "GridOutcome", "Scenario",
@@ -306,7 +306,7 @@ class CellContext:
 
 
 def _run_galm(ctx: CellContext) -> dict[str, Any]:
-    from galm.workflow import config_domain, retrain_run, search_run, transfer_run
+    from galm.search.jobs import config_domain, retrain_run, search_run, transfer_run
 
     scenario = ctx.cell.scenario
     config = ctx.config()
@@ -330,8 +330,8 @@ def _run_galm(ctx: CellContext) -> dict[str, Any]:
 
 
 def _train_fixed(ctx: CellContext, path: Path, config: GalmConfig, archs, net=None):
-    from galm.retrain import architectures_record, train_and_evaluate
-    from galm.workflow import config_domain
+    from galm.training.fixed import architectures_record, train_and_evaluate
+    from galm.search.jobs import config_domain
 
     domain = config_domain(config)
     run = RunDirectory.create(path, to_mapping(config), exist_ok=True)
@@ -342,9 +342,9 @@ def _train_fixed(ctx: CellContext, path: Path, config: GalmConfig, archs, net=No
 
 
 def _run_hand_designed(ctx: CellContext) -> dict[str, Any]:
-    from galm.retrain import resolve_architectures
-    from galm.space import SearchSpace
-    from galm.workflow import config_domain
+    from galm.training.fixed import resolve_architectures
+    from galm.space.search_space import SearchSpace
+    from galm.search.jobs import config_domain
 
     config = ctx.config()
     domain = config_domain(config)
@@ -357,8 +357,8 @@ def _run_hand_designed(ctx: CellContext) -> dict[str, Any]:
 def _run_random_search(ctx: CellContext) -> dict[str, Any]:
     import random
 
-    from galm.rundir import MetricsLogger
-    from galm.workflow import build_search, config_domain
+    from galm.runs.directory import MetricsLogger
+    from galm.search.jobs import build_search, config_domain
 
     config = ctx.config()
     domain = config_domain(config)
@@ -379,7 +379,7 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
     with MetricsLogger(run) as logger:
         search.run(logger)
     # Stage 1, as GALM's controller updates: each candidate set scored on one validation minibatch.
-    from galm.rewards import head_rewards
+    from galm.search.rewards import head_rewards
 
     rng = random.Random(config.seed + 7)
     ids = torch.as_tensor(search.active, dtype=torch.long, device=search.device)
@@ -404,7 +404,7 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
             if reward > best_reward[j]:
                 best_reward[j], best[j] = reward, arch
     archs = dict(zip(domain.attribute_names, best))
-    from galm.retrain import architectures_record
+    from galm.training.fixed import architectures_record
 
     write_json(ctx.path / "random_search.json", {"candidates_per_attribute": candidates,
                                                  "val_reward": dict(zip(domain.attribute_names, best_reward.tolist()))})
@@ -416,8 +416,8 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
 
 
 def _run_single_task(ctx: CellContext) -> dict[str, Any]:
-    from galm.rundir import MetricsLogger
-    from galm.workflow import SEARCH_CHECKPOINT, TRACE_FILE, build_search, config_domain, retrain_run
+    from galm.runs.directory import MetricsLogger
+    from galm.search.jobs import SEARCH_CHECKPOINT, TRACE_FILE, build_search, config_domain, retrain_run
 
     config = ctx.config()
     config = replace(config, controller=replace(config.controller, per_attribute_baseline=False))
@@ -442,10 +442,10 @@ def _run_single_task(ctx: CellContext) -> dict[str, Any]:
 
 
 def _run_ft(ctx: CellContext) -> dict[str, Any]:
-    from galm.network import FixedNetwork
-    from galm.retrain import resolve_architectures
-    from galm.space import SearchSpace
-    from galm.workflow import config_domain
+    from galm.nn.network import FixedNetwork
+    from galm.training.fixed import resolve_architectures
+    from galm.space.search_space import SearchSpace
+    from galm.search.jobs import config_domain
 
     scenario = ctx.cell.scenario
     head = ctx.cell.options["architecture"]
@@ -454,7 +454,7 @@ def _run_ft(ctx: CellContext) -> dict[str, Any]:
     source_domain = config_domain(source_config)
     source_archs = resolve_architectures(head, source_domain.attribute_names, space, source_config.seed)
     source_run, source_report = _train_fixed(ctx, ctx.path / "source", source_config, source_archs)
-    from galm.retrain import load_model
+    from galm.training.fixed import load_model
 
     source_net, _ = load_model(source_run.path / "model.pt")
     config = ctx.config()
@@ -470,7 +470,7 @@ def _run_ft(ctx: CellContext) -> dict[str, Any]:
 
 def _run_baseline(ctx: CellContext) -> dict[str, Any]:
     from galm.baselines import evaluate_baseline, features_from_run
-    from galm.workflow import config_domain
+    from galm.search.jobs import config_domain
 
     config = ctx.config()
     dependency = ctx.out / "cells" / ctx.cell.options["features_from"]["cell"]
@@ -524,7 +524,7 @@ def run_cell(cell: Cell, out: str | Path, device: torch.device | None = None) ->
     Failures (any Exception) are recorded in ``error.json``; KeyboardInterrupt and other
     BaseExceptions propagate, leaving the cell unfinished (it starts afresh next time).
     """
-    from galm.runtime import configure_threads, resolve_device, seed_everything
+    from galm.engine.device import configure_threads, resolve_device, seed_everything
 
     out = Path(out)
     path = cell_path(out, cell)

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from galm.space import Architecture, SpaceConfig
-from galm.supernet import Supernet
-from galm.trunk import ConvBlock, Trunk, TrunkFeatures, pool_to
+from galm.space.search_space import Architecture, SpaceConfig
+from galm.nn.supernet import Supernet
+from galm.nn.trunk import ConvBlock, Trunk, TrunkFeatures, pool_to
 
 
 class AttributeHead(nn.Module):

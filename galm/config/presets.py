@@ -7,7 +7,7 @@ take as equivalent; `benchmarks/gpu_check.sh` projects its wall time from measur
 
 from __future__ import annotations
 
-from galm.demo import DEMO_OVERRIDES
+from galm.experiments.demo import DEMO_OVERRIDES
 
 # The paper's scale. Its budget, as we read it:
 # - 2,000 controller updates per episode with batch size 1 (section 3.5.1 and 4.1), kept as is;

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from galm.data.synthetic import SyntheticConfig
-from galm.execution import ExecutionConfig
-from galm.search import ControllerConfig, SearchConfig
-from galm.space import SpaceConfig
-from galm.train import TrainConfig
-from galm.transfer import TransferConfig
-from galm.typed_config import (
+from galm.engine.placement import ExecutionConfig
+from galm.search.state import ControllerConfig, SearchConfig
+from galm.space.search_space import SpaceConfig
+from galm.training.train import TrainConfig
+from galm.search.transfer import TransferConfig
+from galm.config.typed import (
     ConfigError, apply_overrides, deep_merge, from_mapping, load_config, read_yaml_mapping, to_mapping,
 )
 

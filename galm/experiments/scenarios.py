@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from galm.typed_config import ConfigError
+from galm.config.typed import ConfigError
 
 
 @dataclass(frozen=True)

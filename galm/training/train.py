@@ -8,14 +8,14 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from galm.augment import Augmentation
-from galm.batches import BatchOrder, images_to_tensor, sequential_batches
+from galm.engine.augment import Augmentation
+from galm.engine.batches import BatchOrder, images_to_tensor, sequential_batches
 from galm.data.domain import AttributeDomain
-from galm.evaluate import AucReport, attribute_aucs
-from galm.execution import ExecutionConfig, compile_module, place_module
-from galm.inputs import DomainInputs
-from galm.losses import masked_bce
-from galm.progress import progress
+from galm.training.evaluate import AucReport, attribute_aucs
+from galm.engine.placement import ExecutionConfig, compile_module, place_module
+from galm.engine.inputs import DomainInputs
+from galm.training.losses import masked_bce
+from galm.engine.progress import progress
 
 
 @dataclass(frozen=True)

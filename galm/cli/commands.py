@@ -11,24 +11,24 @@ from typing import Sequence
 import torch
 
 from galm import __version__
-from galm.config import GalmConfig, config_from_mapping, read_config
-from galm.data import commands as data_commands
+from galm.config.reader import GalmConfig, config_from_mapping, read_config
+from galm.cli import data as data_commands
 from galm.data.sources import domain_overrides, open_domain
-from galm.report import commands as report_commands
-from galm.demo import DEMO_OVERRIDES, run_demo
-from galm.search import DerivedHead
-from galm.evaluate import AucReport
-from galm.retrain import architectures_record, resolve_architectures, train_and_evaluate
-from galm.rundir import RunDirectory, write_json
-from galm.runtime import configure_threads, resolve_device, seed_everything
-from galm.space import SearchSpace
-from galm.presets import PRESETS, preset_overrides
-from galm.scenarios import read_scenarios
-from galm.transfer import NearestSource, read_transfer_record
-from galm.workflow import (
+from galm.cli import report as report_commands
+from galm.experiments.demo import DEMO_OVERRIDES, run_demo
+from galm.search.state import DerivedHead
+from galm.training.evaluate import AucReport
+from galm.training.fixed import architectures_record, resolve_architectures, train_and_evaluate
+from galm.runs.directory import RunDirectory, write_json
+from galm.engine.device import configure_threads, resolve_device, seed_everything
+from galm.space.search_space import SearchSpace
+from galm.config.presets import PRESETS, preset_overrides
+from galm.experiments.scenarios import read_scenarios
+from galm.search.transfer import NearestSource, read_transfer_record
+from galm.search.jobs import (
     config_domain, derive_run, evaluate_run, retrain_run, run_config, search_run, transfer_run,
 )
-from galm.typed_config import ConfigError, to_mapping, yaml_text
+from galm.config.typed import ConfigError, to_mapping, yaml_text
 
 
 def _add_preset_argument(parser: argparse.ArgumentParser) -> None:

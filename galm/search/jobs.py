@@ -8,18 +8,18 @@ from typing import Callable
 
 import torch
 
-from galm.config import GalmConfig
+from galm.config.reader import GalmConfig
 from galm.data.domain import AttributeDomain
 from galm.data.sources import open_domain
-from galm.evaluate import AucReport
-from galm.network import FixedNetwork
-from galm.retrain import load_model, read_architectures, train_and_evaluate
-from galm.rundir import MetricsLogger, RunDirectory, rewrite_metrics, write_json
-from galm.search import DerivedHead, GalmSearch
-from galm.space import Architecture, SearchSpace
-from galm.train import evaluate_network
-from galm.transfer import NearestSource, build_transfer, read_transfer_record, start_transfer
-from galm.typed_config import from_mapping
+from galm.training.evaluate import AucReport
+from galm.nn.network import FixedNetwork
+from galm.training.fixed import load_model, read_architectures, train_and_evaluate
+from galm.runs.directory import MetricsLogger, RunDirectory, rewrite_metrics, write_json
+from galm.search.state import DerivedHead, GalmSearch
+from galm.space.search_space import Architecture, SearchSpace
+from galm.training.train import evaluate_network
+from galm.search.transfer import NearestSource, build_transfer, read_transfer_record, start_transfer
+from galm.config.typed import from_mapping
 
 SEARCH_CHECKPOINT = Path("checkpoints") / "search.pt"
 ARM_FILE = "arm.json"

@@ -9,12 +9,12 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from galm.data.domain import AttributeDomain
-from galm.evaluate import AucReport
-from galm.execution import ExecutionConfig
-from galm.network import FixedNetwork
-from galm.rundir import MetricsLogger, RunDirectory, atomic_torch_save, read_json, write_json
-from galm.space import Architecture, SearchSpace, SpaceConfig
-from galm.train import TrainConfig, evaluate_network, train_network
+from galm.training.evaluate import AucReport
+from galm.engine.placement import ExecutionConfig
+from galm.nn.network import FixedNetwork
+from galm.runs.directory import MetricsLogger, RunDirectory, atomic_torch_save, read_json, write_json
+from galm.space.search_space import Architecture, SearchSpace, SpaceConfig
+from galm.training.train import TrainConfig, evaluate_network, train_network
 
 MODEL_FILE = "model.pt"
 

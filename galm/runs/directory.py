@@ -33,7 +33,7 @@ from typing import IO, Any, Callable, Iterator, Mapping
 
 import yaml
 
-from galm.durable import sync_path
+from galm.runs.atomic import sync_path
 
 __all__ = [
     "RunDirectory",

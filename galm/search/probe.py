@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from galm.batches import images_to_tensor, sequential_batches
+from galm.engine.batches import images_to_tensor, sequential_batches
 from galm.data.domain import AttributeDomain
-from galm.trunk import Trunk
+from galm.nn.trunk import Trunk
 
 PROBE_C = 0.1  # inverse L2 strength: probes are fitted on a few hundred images with ~200 features
 MAX_PROBE_IMAGES = 4000

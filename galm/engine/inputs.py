@@ -13,8 +13,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from galm.augment import Augmentation
-from galm.batches import images_to_tensor
+from galm.engine.augment import Augmentation
+from galm.engine.batches import images_to_tensor
 
 InputCache = Literal["auto", "device", "stream"]
 INPUT_CACHES = ("auto", "device", "stream")

@@ -6,7 +6,7 @@ from typing import Literal
 
 import torch
 
-from galm.evaluate import binary_auc
+from galm.training.evaluate import binary_auc
 
 RewardMetric = Literal["accuracy", "balanced_accuracy", "auc"]
 

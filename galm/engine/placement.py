@@ -12,7 +12,7 @@ from typing import Literal, TypeVar
 import torch
 from torch import nn
 
-from galm.inputs import INPUT_CACHES, InputCache
+from galm.engine.inputs import INPUT_CACHES, InputCache
 
 Switch = Literal["auto", "on", "off"]
 SWITCHES = ("auto", "on", "off")

@@ -18,20 +18,20 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from galm.augment import Augmentation
-from galm.batches import BatchOrder, sequential_batches
-from galm.controller import Controller, ControllerSample
+from galm.engine.augment import Augmentation
+from galm.engine.batches import BatchOrder, sequential_batches
+from galm.nn.controller import Controller, ControllerSample
 from galm.data.domain import AttributeDomain
-from galm.execution import ExecutionConfig, compile_module, place_module
-from galm.inputs import DomainInputs
-from galm.losses import masked_bce
-from galm.progress import progress
-from galm.reinforce import ControllerTrainer, RewardBaseline
-from galm.rewards import RewardMetric, head_rewards
-from galm.rundir import MetricsLogger, atomic_torch_save
-from galm.space import Architecture, SearchSpace, SpaceConfig
-from galm.precision import Precision, autocast, resolve_precision
-from galm.supernet import HeadMode, Supernet
+from galm.engine.placement import ExecutionConfig, compile_module, place_module
+from galm.engine.inputs import DomainInputs
+from galm.training.losses import masked_bce
+from galm.engine.progress import progress
+from galm.search.reinforce import ControllerTrainer, RewardBaseline
+from galm.search.rewards import RewardMetric, head_rewards
+from galm.runs.directory import MetricsLogger, atomic_torch_save
+from galm.space.search_space import Architecture, SearchSpace, SpaceConfig
+from galm.engine.precision import Precision, autocast, resolve_precision
+from galm.nn.supernet import HeadMode, Supernet
 
 CHECKPOINT_VERSION = 2
 

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from galm.space import CONV4_SKIP_SOURCES, CONV5_SKIP_SOURCES, FC3_INPUTS, Architecture, SpaceConfig
-from galm.trunk import Trunk, TrunkFeatures, pool_to
+from galm.space.search_space import CONV4_SKIP_SOURCES, CONV5_SKIP_SOURCES, FC3_INPUTS, Architecture, SpaceConfig
+from galm.nn.trunk import Trunk, TrunkFeatures, pool_to
 
 HeadMode = Literal["batched", "per_attribute"]
 

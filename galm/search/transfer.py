@@ -29,7 +29,7 @@ batches with untrained new heads make a noisy signal: on the benchmark its choic
 than chance, and its 40 updates count against the budget.
 
 ``probe``: a linear probe per attribute on pooled features of the shared trunk (source attributes on
-source training images, new ones on target training images; :mod:`galm.attribute_probe`); the
+source training images, new ones on target training images; :mod:`galm.search.probe`); the
 searched attribute whose probe leans on the same trunk channels is taken. It needs the source
 domain's images, and on the benchmark it found planted partners no better than chance.
 
@@ -45,17 +45,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
-from galm.attribute_probe import domain_probe_weights, probe_images, probe_similarity
-from galm.batches import sequential_batches
+from galm.search.probe import domain_probe_weights, probe_images, probe_similarity
+from galm.engine.batches import sequential_batches
 from galm.data.domain import AttributeDomain
-from galm.evaluate import pairwise_auc
-from galm.reinforce import reinforce_loss
-from galm.rewards import head_rewards
-from galm.rundir import RunDirectory, read_json
-from galm.search import GalmSearch
+from galm.training.evaluate import pairwise_auc
+from galm.search.reinforce import reinforce_loss
+from galm.search.rewards import head_rewards
+from galm.runs.directory import RunDirectory, read_json
+from galm.search.state import GalmSearch
 
 if TYPE_CHECKING:
-    from galm.config import GalmConfig
+    from galm.config.reader import GalmConfig
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from galm.controller import Controller, ControllerSample
+from galm.nn.controller import Controller, ControllerSample
 
 
 class RewardBaseline:

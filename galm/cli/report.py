@@ -35,11 +35,11 @@ def register(subparsers: Any) -> None:
 
 def run_experiment_command(args: argparse.Namespace) -> int:
     """``galm experiment``: 0 when every cell finished, 1 when some failed."""
-    from galm.experiment import read_spec, run_experiment
+    from galm.experiments.grid import read_spec, run_experiment
 
     spec = read_spec(args.spec)
     if args.overrides:
-        from galm.experiment import spec_from_mapping
+        from galm.experiments.grid import spec_from_mapping
 
         spec = spec_from_mapping({**spec.to_json(), "base": [*spec.base, *args.overrides]}, str(args.spec))
     out = args.out or Path("runs") / spec.name
