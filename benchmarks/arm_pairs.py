@@ -18,14 +18,15 @@ import tempfile
 from pathlib import Path
 
 import torch
+from transfer import (
+    planted_pair_auc,  # the sibling benchmark (this directory is on sys.path)
+)
 
 from galm.config.reader import read_config
+from galm.config.typed import to_mapping
 from galm.experiments.demo import DEMO_OVERRIDES
 from galm.runs.directory import RunDirectory, read_json
-from galm.config.typed import to_mapping
 from galm.search.jobs import search_run
-
-from transfer import planted_pair_auc  # the sibling benchmark (this directory is on sys.path)
 
 
 def main() -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from galm.config.reader import read_config
+from galm.config.typed import to_mapping
 from galm.experiments.demo import DEMO_OVERRIDES
 from galm.runs.directory import RunDirectory
-from galm.config.typed import to_mapping
 from galm.search.jobs import retrain_run, search_run
 
 

@@ -24,10 +24,10 @@ import torch
 from PIL import Image
 
 import galm.data.prepare as prepare_module
-from galm.engine.batches import images_to_tensor
 from galm.data.domain import AttributeDomain, class_split
 from galm.data.prepare import open_prepared, prepare_domain
 from galm.data.raw import RawDomain
+from galm.engine.batches import images_to_tensor
 
 BATCH = 64
 
@@ -104,8 +104,9 @@ def big_cache(folder: Path, n: int, resolution: int) -> AttributeDomain:
 def supernet_step_seconds(resolution: int, n_attributes: int = 40, steps: int = 3) -> float | None:
     """Seconds of one supernet training step on 64 images (None when the supernet is unavailable)."""
     try:
-        from galm.space.search_space import SearchSpace, SpaceConfig
+        from galm.config.schema import SpaceConfig
         from galm.nn.supernet import Supernet
+        from galm.space.search_space import SearchSpace
     except ImportError:
         return None
     space_config = SpaceConfig(resolution=resolution)

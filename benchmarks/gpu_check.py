@@ -28,18 +28,26 @@ import torch
 # The sibling benchmark and, when galm is not installed, the checkout it belongs to.
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from search_throughput import (  # noqa: E402  (the sibling benchmark's measuring code)
-    BATCHED, BATCHED_BF16, LOOP_SEPARATE, LOOP_STACKED, PathBench, matmul_rate, peak_memory_gib, synchronize,
+    BATCHED,
+    BATCHED_BF16,
+    LOOP_SEPARATE,
+    LOOP_STACKED,
+    PathBench,
+    matmul_rate,
+    peak_memory_gib,
+    synchronize,
 )
 
-from galm.config.reader import read_config  # noqa: E402
-from galm.engine.placement import place_module  # noqa: E402
-from galm.training.losses import masked_bce  # noqa: E402
-from galm.nn.network import FixedNetwork  # noqa: E402
-from galm.engine.precision import autocast  # noqa: E402
 from galm.config.presets import PAPER_OVERRIDES  # noqa: E402
-from galm.space.search_space import SearchSpace, SpaceConfig  # noqa: E402
+from galm.config.reader import read_config  # noqa: E402
+from galm.config.schema import SpaceConfig
+from galm.engine.placement import place_module  # noqa: E402
+from galm.engine.precision import autocast  # noqa: E402
+from galm.nn.network import FixedNetwork  # noqa: E402
 from galm.nn.supernet import Supernet  # noqa: E402
 from galm.search.jobs import build_search, config_domain  # noqa: E402
+from galm.space.search_space import SearchSpace
+from galm.training.losses import masked_bce  # noqa: E402
 
 # Images behind the `paper` preset's budget: AwA2 + aPascal/aYahoo + SUN, of which train and val (retraining).
 PAPER_RETRAIN_IMAGES = 53_600

@@ -28,12 +28,13 @@ from typing import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from galm.nn.controller import Controller
-from galm.training.losses import masked_bce
+from galm.config.schema import SpaceConfig
 from galm.engine.precision import autocast, cpu_has_fast_bf16
-from galm.search.reinforce import ControllerTrainer, RewardBaseline
-from galm.space.search_space import Architecture, SearchSpace, SpaceConfig
+from galm.nn.controller import Controller
 from galm.nn.supernet import SharedHeads, Supernet
+from galm.search.reinforce import ControllerTrainer, RewardBaseline
+from galm.space.search_space import Architecture, SearchSpace
+from galm.training.losses import masked_bce
 
 
 def synchronize(device: torch.device) -> None:

@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 
 from galm.config.reader import read_config
+from galm.config.typed import to_mapping
 from galm.experiments.demo import DEMO_OVERRIDES
 from galm.nn.network import FixedNetwork
 from galm.runs.directory import RunDirectory
+from galm.search.jobs import config_domain, open_search, retrain_run, search_run
 from galm.space.search_space import SearchSpace
 from galm.training.train import evaluate_network, train_network
-from galm.config.typed import to_mapping
-from galm.search.jobs import config_domain, open_search, retrain_run, search_run
 
 
 def main() -> None:

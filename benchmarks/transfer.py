@@ -29,12 +29,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from galm.config.reader import read_config
+from galm.config.typed import to_mapping
 from galm.data.synthetic import generate_domains, shared_factor_pairs
 from galm.experiments.demo import DEMO_OVERRIDES
 from galm.runs.directory import RunDirectory, read_json
-from galm.search.transfer import final_reward, seconds_to_reach, steps_to_reach
-from galm.config.typed import to_mapping
 from galm.search.jobs import retrain_run, search_run, transfer_run
+from galm.search.transfer import final_reward, seconds_to_reach, steps_to_reach
 
 
 def planted_pairs(config, exact: bool = False) -> set[tuple[str, str]]:

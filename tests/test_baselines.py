@@ -24,7 +24,6 @@ from galm.baselines import (
 from galm.baselines.ale import ale_loss
 from galm.baselines.iap import IAP
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
@@ -220,9 +219,10 @@ def tiny_domain():
 
 
 def test_features_from_run(tmp_path, tiny_domain) -> None:
+    from galm.config.schema import SpaceConfig
     from galm.nn.network import FixedNetwork
+    from galm.space.search_space import SearchSpace
     from galm.training.fixed import save_model
-    from galm.space.search_space import SearchSpace, SpaceConfig
 
     torch.manual_seed(0)
     space = SearchSpace(SpaceConfig(resolution=32))

@@ -10,7 +10,13 @@ import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-from galm.training.evaluate import attribute_aucs, balanced_accuracy, binary_accuracy, binary_auc, pairwise_auc
+from galm.training.evaluate import (
+    attribute_aucs,
+    balanced_accuracy,
+    binary_accuracy,
+    binary_auc,
+    pairwise_auc,
+)
 
 
 def _random_split(rng: np.random.Generator, n: int, a: int) -> tuple[np.ndarray, np.ndarray]:

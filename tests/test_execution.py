@@ -2,11 +2,12 @@ import pytest
 import torch
 
 from galm.config.reader import read_config
-from galm.engine.placement import ExecutionConfig, place_module
-from galm.space.search_space import SearchSpace, SpaceConfig
-from galm.nn.supernet import Supernet
+from galm.config.schema import ExecutionConfig, SpaceConfig
 from galm.config.typed import ConfigError
+from galm.engine.placement import place_module, uses_channels_last
+from galm.nn.supernet import Supernet
 from galm.search.jobs import build_search, config_domain
+from galm.space.search_space import SearchSpace
 from tests.support import TINY_SEARCH
 
 TINY = [*TINY_SEARCH, "search.shared_steps=2", "search.precision=float32"]
@@ -14,8 +15,8 @@ TINY = [*TINY_SEARCH, "search.shared_steps=2", "search.precision=float32"]
 
 def test_channels_last_is_on_for_cuda_only_by_default():
     config = ExecutionConfig()
-    assert config.uses_channels_last(torch.device("cuda")) and not config.uses_channels_last(torch.device("cpu"))
-    assert ExecutionConfig(channels_last="on").uses_channels_last(torch.device("cpu"))
+    assert uses_channels_last(config, torch.device("cuda")) and not uses_channels_last(config, torch.device("cpu"))
+    assert uses_channels_last(ExecutionConfig(channels_last="on"), torch.device("cpu"))
     with pytest.raises(ConfigError, match="execution.channels_last"):
         read_config(None, ["execution.channels_last=yes"])
 

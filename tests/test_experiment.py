@@ -6,11 +6,17 @@ import pytest
 import torch
 import yaml
 
+from galm.config.typed import ConfigError
 from galm.experiments import grid as experiment
 from galm.experiments.grid import (
-    cell_path, collect_cells, expand_cells, read_spec, run_experiment, search_evaluations, spec_from_mapping,
+    cell_path,
+    collect_cells,
+    expand_cells,
+    read_spec,
+    run_experiment,
+    search_evaluations,
+    spec_from_mapping,
 )
-from galm.config.typed import ConfigError
 
 torch.set_num_threads(1)
 

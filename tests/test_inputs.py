@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from galm.config.reader import read_config
+from galm.config.typed import ConfigError
 from galm.engine.augment import Augmentation
 from galm.engine.batches import BatchOrder
-from galm.config.reader import read_config
 from galm.engine.inputs import DomainInputs, resolve_input_cache
-from galm.config.typed import ConfigError
 from galm.search.jobs import build_search, config_domain
 from tests.support import TINY_SEARCH
 

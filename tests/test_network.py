@@ -3,9 +3,10 @@ import random
 import pytest
 import torch
 
+from galm.config.schema import SpaceConfig
 from galm.nn.network import FixedNetwork
-from galm.space.search_space import SearchSpace, SpaceConfig
 from galm.nn.supernet import Supernet
+from galm.space.search_space import SearchSpace
 
 
 def test_fixed_network_has_only_chosen_ops_and_right_shapes():

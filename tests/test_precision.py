@@ -1,8 +1,9 @@
 import torch
 
+from galm.config.schema import SpaceConfig
 from galm.engine.precision import autocast, resolve_precision
-from galm.space.search_space import SearchSpace, SpaceConfig
 from galm.nn.supernet import Supernet
+from galm.space.search_space import SearchSpace
 
 # bf16 keeps 8 bits of mantissa: logits of a freshly initialised supernet agree to about 1e-2 relative.
 BF16_TOLERANCE = dict(rtol=0.05, atol=0.05)

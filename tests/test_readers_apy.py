@@ -12,7 +12,7 @@ from PIL import Image
 
 from galm.data.readers import READERS, DatasetFormatError, read_apy
 from galm.data.readers.apy import read_apy_annotations
-from tests.support import shared_data, as_domain
+from tests.support import as_domain, shared_data
 
 CLASSES = ["aeroplane", "bicycle", "person", "donkey", "mug"]
 ATTRIBUTES = [f"Attr {k}" for k in range(64)]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from galm.data.readers import READERS, DatasetFormatError, read_awa
-from tests.support import shared_data, as_domain
+from tests.support import as_domain, shared_data
 
 CLASSES = ["antelope", "grizzly+bear", "killer+whale", "beaver", "dalmatian"]
 PREDICATES = ["black", "white", "blue", "brown"]

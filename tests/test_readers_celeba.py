@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from galm.data.readers import READERS, DatasetFormatError, read_celeba
-from tests.support import shared_data, as_domain
+from tests.support import as_domain, shared_data
 
 NAMES = ["5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive"]
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from galm.cli.report import register, run
 from galm.experiments.grid import read_spec, run_experiment
 from galm.report import SECTION_TITLES, domain_similarity, write_report
-from galm.cli.report import register, run
 
 torch.set_num_threads(1)
 

@@ -6,10 +6,10 @@ import torch
 
 from galm.cli.commands import main
 from galm.config.reader import read_config
-from galm.runs.directory import RunDirectory, read_metrics
-from galm.search.state import SearchInterrupted
 from galm.config.typed import to_mapping
+from galm.runs.directory import RunDirectory, read_metrics
 from galm.search.jobs import build_search, config_domain, search_run
+from galm.search.state import SearchInterrupted
 
 TINY = [
     "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",

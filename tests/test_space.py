@@ -3,7 +3,8 @@ import random
 
 import pytest
 
-from galm.space.search_space import Architecture, SearchSpace, SpaceConfig
+from galm.config.schema import SpaceConfig
+from galm.space.search_space import Architecture, SearchSpace
 
 
 def test_space_has_2304_architectures_per_attribute():

@@ -4,9 +4,10 @@ import random
 import pytest
 import torch
 
-from galm.training.losses import masked_bce
-from galm.space.search_space import Architecture, SearchSpace, SpaceConfig
+from galm.config.schema import SpaceConfig
 from galm.nn.supernet import Supernet
+from galm.space.search_space import Architecture, SearchSpace
+from galm.training.losses import masked_bce
 
 
 def _images(batch: int, resolution: int = 64, seed: int = 0) -> torch.Tensor:

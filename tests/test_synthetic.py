@@ -11,7 +11,13 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from galm.data import AttributeDomain, SyntheticConfig, generate_domain, generate_domains, shared_factor_pairs
+from galm.data import (
+    AttributeDomain,
+    SyntheticConfig,
+    generate_domain,
+    generate_domains,
+    shared_factor_pairs,
+)
 
 SMALL = SyntheticConfig(classes_per_domain=8, images_per_class=6, resolution=32, seed=3)
 

@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from galm.engine.batches import BatchOrder, images_to_tensor
+from galm.config.schema import SpaceConfig, TrainConfig
 from galm.data.synthetic import SyntheticConfig, generate_domain
-from galm.training.evaluate import attribute_aucs
+from galm.engine.batches import BatchOrder, images_to_tensor
 from galm.nn.network import FixedNetwork
-from galm.space.search_space import SearchSpace, SpaceConfig
-from galm.training.train import TrainConfig, evaluate_network, predict, train_network
+from galm.space.search_space import SearchSpace
+from galm.training.evaluate import attribute_aucs
+from galm.training.train import evaluate_network, predict, train_network
 
 
 def test_batch_order_is_seeded_covers_each_epoch_and_resumes():

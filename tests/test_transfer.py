@@ -6,15 +6,21 @@ import torch
 
 from galm.cli.commands import main
 from galm.config.reader import read_config
-from galm.runs.directory import RunDirectory, read_metrics
-from galm.search.state import SearchInterrupted
-from galm.search.probe import probe_similarity, probe_weights
-from galm.search.transfer import (
-    build_transfer, head_agreement_matrix, initialise_from_sources, nearest_sources, probe_similarity_matrix,
-    seconds_to_reach, start_transfer, steps_to_reach,
-)
 from galm.config.typed import to_mapping
+from galm.runs.directory import RunDirectory, read_metrics
 from galm.search.jobs import config_domain, run_config, search_run, transfer_run
+from galm.search.probe import probe_similarity, probe_weights
+from galm.search.state import SearchInterrupted
+from galm.search.transfer import (
+    build_transfer,
+    head_agreement_matrix,
+    initialise_from_sources,
+    nearest_sources,
+    probe_similarity_matrix,
+    seconds_to_reach,
+    start_transfer,
+    steps_to_reach,
+)
 
 TINY = [
     "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",

@@ -25,8 +25,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from galm.engine.batches import images_to_tensor, sequential_batches
 from galm.data.domain import AttributeDomain
+from galm.engine.batches import images_to_tensor, sequential_batches
 
 __all__ = [
     "FeatureSet",
@@ -222,7 +222,9 @@ def features_from_run(
     with the default space) or average- and max-pooled and concatenated (``'avgmax'``). The trunk
     is fully convolutional, so the domain's resolution need not equal the run's.
     """
-    from galm.training.fixed import load_model  # deferred: retrain pulls in the training stack
+    from galm.training.fixed import (
+        load_model,  # deferred: retrain pulls in the training stack
+    )
 
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")

@@ -11,24 +11,35 @@ from typing import Sequence
 import torch
 
 from galm import __version__
-from galm.config.reader import GalmConfig, config_from_mapping, read_config
 from galm.cli import data as data_commands
-from galm.data.sources import domain_overrides, open_domain
 from galm.cli import report as report_commands
-from galm.experiments.demo import DEMO_OVERRIDES, run_demo
-from galm.search.state import DerivedHead
-from galm.training.evaluate import AucReport
-from galm.training.fixed import architectures_record, resolve_architectures, train_and_evaluate
-from galm.runs.directory import RunDirectory, write_json
-from galm.engine.device import configure_threads, resolve_device, seed_everything
-from galm.space.search_space import SearchSpace
 from galm.config.presets import PRESETS, preset_overrides
-from galm.experiments.scenarios import read_scenarios
-from galm.search.transfer import NearestSource, read_transfer_record
-from galm.search.jobs import (
-    config_domain, derive_run, evaluate_run, retrain_run, run_config, search_run, transfer_run,
-)
+from galm.config.reader import config_from_mapping, read_config
+from galm.config.schema import GalmConfig
 from galm.config.typed import ConfigError, to_mapping, yaml_text
+from galm.data.sources import domain_overrides, open_domain
+from galm.engine.device import configure_threads, resolve_device, seed_everything
+from galm.experiments.demo import DEMO_OVERRIDES, run_demo
+from galm.experiments.scenarios import read_scenarios
+from galm.runs.directory import RunDirectory, write_json
+from galm.search.jobs import (
+    config_domain,
+    derive_run,
+    evaluate_run,
+    retrain_run,
+    run_config,
+    search_run,
+    transfer_run,
+)
+from galm.search.state import DerivedHead
+from galm.search.transfer import NearestSource, read_transfer_record
+from galm.space.search_space import SearchSpace
+from galm.training.evaluate import AucReport
+from galm.training.fixed import (
+    architectures_record,
+    resolve_architectures,
+    train_and_evaluate,
+)
 
 
 def _add_preset_argument(parser: argparse.ArgumentParser) -> None:

@@ -43,8 +43,8 @@ from galm.data.domain import (
     _replace_dir,
 )
 from galm.data.raw import RawDomain
-from galm.runs.atomic import sync_path
 from galm.engine.progress import progress
+from galm.runs.atomic import sync_path
 
 __all__ = [
     "MANIFEST_FILE",

@@ -24,7 +24,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from galm.data.domain import LABEL_LEVELS, AttributeDomain, choose_test_classes, class_split
+from galm.data.domain import (
+    LABEL_LEVELS,
+    AttributeDomain,
+    choose_test_classes,
+    class_split,
+)
 
 CUES = ("texture", "shape", "colour_layout", "count", "position_size")
 RULES = ("and", "or", "xor")

@@ -8,16 +8,13 @@ normalisation run as tensor operations on the device, and both give the same bat
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 
+from galm.config.schema import INPUT_CACHES, InputCache
 from galm.engine.augment import Augmentation
 from galm.engine.batches import images_to_tensor
 
-InputCache = Literal["auto", "device", "stream"]
-INPUT_CACHES = ("auto", "device", "stream")
 # 'auto' caches on an accelerator when the domain takes at most this share of its free memory.
 DEVICE_CACHE_SHARE = 0.4
 

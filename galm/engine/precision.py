@@ -7,7 +7,7 @@ from typing import ContextManager, Literal
 
 import torch
 
-Precision = Literal["auto", "float32", "bf16"]
+from galm.config.schema import Precision
 
 
 def cpu_has_fast_bf16() -> bool:

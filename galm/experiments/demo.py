@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-
 import torch
 
-from galm.config.reader import GalmConfig
-from galm.training.evaluate import AucReport
-from galm.training.fixed import architectures_record, resolve_architectures, train_and_evaluate
+from galm.config.schema import GalmConfig
+from galm.config.typed import to_mapping
 from galm.runs.directory import RunDirectory, atomic_write_bytes, write_json
+from galm.search.jobs import choice_frequencies, config_domain, retrain_run, search_run
 from galm.search.state import DerivedHead
 from galm.space.search_space import SearchSpace
-from galm.config.typed import to_mapping
-from galm.search.jobs import choice_frequencies, config_domain, retrain_run, search_run
+from galm.training.evaluate import AucReport
+from galm.training.fixed import (
+    architectures_record,
+    resolve_architectures,
+    train_and_evaluate,
+)
 
 # A budget that runs in minutes on a laptop-class CPU; every key can still be changed with --set.
 DEMO_OVERRIDES = (

@@ -54,10 +54,11 @@ import numpy as np
 import torch
 import yaml
 
-from galm.config.reader import GalmConfig, read_config
+from galm.config.reader import read_config
+from galm.config.schema import GalmConfig
+from galm.config.typed import ConfigError, to_mapping
 from galm.data.sources import domain_overrides
 from galm.runs.directory import RunDirectory, atomic_write_bytes, read_json, write_json
-from galm.config.typed import ConfigError, to_mapping
 
 __all__ = [
     "BASELINE_METHODS", "CELL_RUNNERS", "METHODS", "Cell", "ExperimentSpec", "GridOutcome", "Scenario",
@@ -330,8 +331,8 @@ def _run_galm(ctx: CellContext) -> dict[str, Any]:
 
 
 def _train_fixed(ctx: CellContext, path: Path, config: GalmConfig, archs, net=None):
-    from galm.training.fixed import architectures_record, train_and_evaluate
     from galm.search.jobs import config_domain
+    from galm.training.fixed import architectures_record, train_and_evaluate
 
     domain = config_domain(config)
     run = RunDirectory.create(path, to_mapping(config), exist_ok=True)
@@ -342,9 +343,9 @@ def _train_fixed(ctx: CellContext, path: Path, config: GalmConfig, archs, net=No
 
 
 def _run_hand_designed(ctx: CellContext) -> dict[str, Any]:
-    from galm.training.fixed import resolve_architectures
-    from galm.space.search_space import SearchSpace
     from galm.search.jobs import config_domain
+    from galm.space.search_space import SearchSpace
+    from galm.training.fixed import resolve_architectures
 
     config = ctx.config()
     domain = config_domain(config)
@@ -417,7 +418,13 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
 
 def _run_single_task(ctx: CellContext) -> dict[str, Any]:
     from galm.runs.directory import MetricsLogger
-    from galm.search.jobs import SEARCH_CHECKPOINT, TRACE_FILE, build_search, config_domain, retrain_run
+    from galm.search.jobs import (
+        SEARCH_CHECKPOINT,
+        TRACE_FILE,
+        build_search,
+        config_domain,
+        retrain_run,
+    )
 
     config = ctx.config()
     config = replace(config, controller=replace(config.controller, per_attribute_baseline=False))
@@ -443,9 +450,9 @@ def _run_single_task(ctx: CellContext) -> dict[str, Any]:
 
 def _run_ft(ctx: CellContext) -> dict[str, Any]:
     from galm.nn.network import FixedNetwork
-    from galm.training.fixed import resolve_architectures
-    from galm.space.search_space import SearchSpace
     from galm.search.jobs import config_domain
+    from galm.space.search_space import SearchSpace
+    from galm.training.fixed import resolve_architectures
 
     scenario = ctx.cell.scenario
     head = ctx.cell.options["architecture"]
@@ -620,7 +627,12 @@ def collect_cells(out: str | Path) -> list[dict[str, Any]]:
 
 def summarise(out: str | Path, spec: ExperimentSpec | None = None) -> str:
     """Write ``results.md``, ``results.csv`` and ``cells.csv`` from the finished cells; the Markdown."""
-    from galm.report.tables import experiment_tables, markdown_table, results_csv, cells_csv
+    from galm.report.tables import (
+        cells_csv,
+        experiment_tables,
+        markdown_table,
+        results_csv,
+    )
 
     out = Path(out)
     spec = spec or read_experiment_spec(out)

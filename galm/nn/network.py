@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from galm.space.search_space import Architecture, SpaceConfig
+from galm.config.schema import SpaceConfig
 from galm.nn.supernet import Supernet
 from galm.nn.trunk import ConvBlock, Trunk, TrunkFeatures, pool_to
+from galm.space.search_space import Architecture
 
 
 class AttributeHead(nn.Module):

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Hashable, Literal, Sequence
+from typing import Hashable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from galm.space.search_space import CONV4_SKIP_SOURCES, CONV5_SKIP_SOURCES, FC3_INPUTS, Architecture, SpaceConfig
+from galm.config.schema import HeadMode, SpaceConfig
 from galm.nn.trunk import Trunk, TrunkFeatures, pool_to
-
-HeadMode = Literal["batched", "per_attribute"]
+from galm.space.search_space import (
+    CONV4_SKIP_SOURCES,
+    CONV5_SKIP_SOURCES,
+    FC3_INPUTS,
+    Architecture,
+)
 
 
 def _group(keys: Sequence[Hashable]) -> dict[Hashable, list[int]]:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from galm.space.search_space import SpaceConfig
+from galm.config.schema import SpaceConfig
 
 
 class ConvBlock(nn.Module):

@@ -174,10 +174,10 @@ def _comparison_section(inputs: ReportInputs) -> Section:
 
 
 def _choices_section(inputs: ReportInputs) -> Section:
-    from galm.training.fixed import architecture_from_record
     from galm.runs.directory import RunDirectory
-    from galm.space.search_space import SearchSpace
     from galm.search.jobs import choice_frequencies, run_config
+    from galm.space.search_space import SearchSpace
+    from galm.training.fixed import architecture_from_record
 
     section = Section(SECTION_TITLES["choices"])
     pooled: dict[str, list] = defaultdict(list)

@@ -8,18 +8,23 @@ from typing import Callable
 
 import torch
 
-from galm.config.reader import GalmConfig
+from galm.config.schema import GalmConfig
+from galm.config.typed import from_mapping
 from galm.data.domain import AttributeDomain
 from galm.data.sources import open_domain
-from galm.training.evaluate import AucReport
 from galm.nn.network import FixedNetwork
-from galm.training.fixed import load_model, read_architectures, train_and_evaluate
 from galm.runs.directory import MetricsLogger, RunDirectory, rewrite_metrics, write_json
 from galm.search.state import DerivedHead, GalmSearch
+from galm.search.transfer import (
+    NearestSource,
+    build_transfer,
+    read_transfer_record,
+    start_transfer,
+)
 from galm.space.search_space import Architecture, SearchSpace
+from galm.training.evaluate import AucReport
+from galm.training.fixed import load_model, read_architectures, train_and_evaluate
 from galm.training.train import evaluate_network
-from galm.search.transfer import NearestSource, build_transfer, read_transfer_record, start_transfer
-from galm.config.typed import from_mapping
 
 SEARCH_CHECKPOINT = Path("checkpoints") / "search.pt"
 ARM_FILE = "arm.json"

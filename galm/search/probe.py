@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from galm.engine.batches import images_to_tensor, sequential_batches
 from galm.data.domain import AttributeDomain
+from galm.engine.batches import images_to_tensor, sequential_batches
 from galm.nn.trunk import Trunk
 
 PROBE_C = 0.1  # inverse L2 strength: probes are fitted on a few hundred images with ~200 features

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
+from galm.config.schema import RewardMetric
 from galm.training.evaluate import binary_auc
-
-RewardMetric = Literal["accuracy", "balanced_accuracy", "auc"]
 
 
 def head_rewards(logits: torch.Tensor, labels: torch.Tensor, metric: RewardMetric = "accuracy") -> torch.Tensor:

@@ -13,81 +13,33 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from galm.config.schema import (
+    ControllerConfig,
+    ExecutionConfig,
+    SearchConfig,
+    SpaceConfig,
+)
+from galm.data.domain import AttributeDomain
 from galm.engine.augment import Augmentation
 from galm.engine.batches import BatchOrder, sequential_batches
-from galm.nn.controller import Controller, ControllerSample
-from galm.data.domain import AttributeDomain
-from galm.engine.placement import ExecutionConfig, compile_module, place_module
 from galm.engine.inputs import DomainInputs
-from galm.training.losses import masked_bce
+from galm.engine.placement import compile_module, place_module
+from galm.engine.precision import autocast, resolve_precision
 from galm.engine.progress import progress
-from galm.search.reinforce import ControllerTrainer, RewardBaseline
-from galm.search.rewards import RewardMetric, head_rewards
+from galm.nn.controller import Controller, ControllerSample
+from galm.nn.supernet import Supernet
 from galm.runs.directory import MetricsLogger, atomic_torch_save
-from galm.space.search_space import Architecture, SearchSpace, SpaceConfig
-from galm.engine.precision import Precision, autocast, resolve_precision
-from galm.nn.supernet import HeadMode, Supernet
+from galm.search.reinforce import ControllerTrainer, RewardBaseline
+from galm.search.rewards import head_rewards
+from galm.space.search_space import Architecture, SearchSpace
+from galm.training.losses import masked_bce
 
 CHECKPOINT_VERSION = 2
-
-
-@dataclass(frozen=True)
-class ControllerConfig:
-    """ARM + MNAS sizes and their REINFORCE optimisation (section 4.1 defaults)."""
-
-    embedding_dim: int = 32
-    arm_dim: int = 50
-    hidden: int = 100
-    num_layers: int = 2
-    init_range: float = 0.1
-    lr: float = 1e-4
-    baseline_decay: float = 0.95
-    # One EMA baseline per attribute (attributes differ widely in difficulty) or one for all.
-    per_attribute_baseline: bool = True
-    # Entropy bonus (not in the paper): without it the policy collapses onto the first heads
-    # that the shared weights happen to favour, before the others are trained.
-    entropy_weight: float = 0.01
-    grad_clip: float | None = 5.0
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """The search budget and its settings (Algorithm 1)."""
-
-    episodes: int = 10
-    # Phase-1 minibatches per episode; 0 means one pass over the training split.
-    shared_steps: int = 0
-    # Phase-2 controller updates per episode (2,000 in the paper).
-    controller_steps: int = 2000
-    # Attributes trained per phase-1 step: 1 is the paper's loop, 0 means all of them
-    # (one trunk pass per batch, batched heads).
-    attributes_per_step: int = 0
-    # Attributes per controller update: 1 is the paper's batch size, 0 means all of them.
-    controller_attributes_per_step: int = 1
-    # Episodes of phase 1 only (uniform controller samples) before the controller starts to learn.
-    warmup_episodes: int = 0
-    batch_size: int = 64
-    shared_lr: float = 2e-3
-    shared_weight_decay: float = 1e-4
-    flip: bool = True
-    # Random shifts of up to this many pixels (edges replicated) on phase-1 batches; 0 = none
-    # (the paper does not say which augmentation it used).
-    crop_padding: int = 0
-    head_mode: HeadMode = "batched"
-    # 'auto': bf16 autocast on GPUs and on CPUs with native bf16 units, float32 elsewhere.
-    precision: Precision = "auto"
-    reward: RewardMetric = "accuracy"
-    # Final architecture per attribute: the policy's argmax, or the best of k samples by validation reward.
-    derive: Literal["argmax", "best_of_k"] = "argmax"
-    derive_samples: int = 8
-    # Retraining of the derived network (section 4.1): splits, and from scratch or from the supernet's weights.
-    retrain_splits: tuple[str, ...] = ("train", "val")
-    retrain_init: Literal["scratch", "supernet"] = "scratch"
 
 
 @dataclass

@@ -40,36 +40,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from galm.search.probe import domain_probe_weights, probe_images, probe_similarity
-from galm.engine.batches import sequential_batches
+from galm.config.schema import TransferConfig
 from galm.data.domain import AttributeDomain
-from galm.training.evaluate import pairwise_auc
+from galm.engine.batches import sequential_batches
+from galm.runs.directory import RunDirectory, read_json
+from galm.search.probe import domain_probe_weights, probe_images, probe_similarity
 from galm.search.reinforce import reinforce_loss
 from galm.search.rewards import head_rewards
-from galm.runs.directory import RunDirectory, read_json
 from galm.search.state import GalmSearch
+from galm.training.evaluate import pairwise_auc
 
 if TYPE_CHECKING:
-    from galm.config.reader import GalmConfig
-
-
-@dataclass(frozen=True)
-class TransferConfig:
-    """How new attributes are initialised from a finished search."""
-
-    # How a new attribute finds its nearest searched attribute (see the module docstring).
-    init: Literal["heads", "warmup", "probe", "random"] = "heads"
-    # init=warmup: shared-weight steps for the new heads, then embedding-only REINFORCE steps.
-    warmup_shared_steps: int = 12
-    warmup_controller_steps: int = 40
-    warmup_lr: float = 0.02
-    # Copy the nearest searched attribute's head weights into the new head as well.
-    copy_head_weights: bool = True
+    from galm.config.schema import GalmConfig
 
 
 @dataclass

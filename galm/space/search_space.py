@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-TRUNK_LAYERS = ("conv1", "conv2", "conv3")
+from galm.config.schema import SpaceConfig
+
 CONV4_SKIP_SOURCES = ("conv1", "conv2")
 CONV5_SKIP_SOURCES = ("conv1", "conv2", "conv3")
 FC3_INPUTS = ("fc1", "fc2")
@@ -29,60 +30,6 @@ class Decision:
     @property
     def size(self) -> int:
         return len(self.choices)
-
-
-@dataclass(frozen=True)
-class SpaceConfig:
-    """Channels, kernels, widths and input resolution of the space (Table 1 by default)."""
-
-    resolution: int = 64
-    in_channels: int = 3
-    trunk_channels: tuple[int, int, int] = (16, 32, 64)
-    trunk_kernels: tuple[int, int, int] = (7, 3, 3)
-    conv4_channels: int = 32
-    conv5_channels: int = 16
-    conv4_kernels: tuple[int, ...] = (3, 5)
-    conv5_kernels: tuple[int, ...] = (3, 5)
-    fc_widths: tuple[int, ...] = (64, 128, 256)
-
-    def __post_init__(self) -> None:
-        if self.resolution % 32 != 0 or self.resolution < 32:
-            raise ValueError(
-                f"space.resolution must be a multiple of 32 (five 2x2 poolings), got {self.resolution}"
-            )
-        for name in ("conv4_kernels", "conv5_kernels", "fc_widths"):
-            values = getattr(self, name)
-            if not values or len(set(values)) != len(values):
-                raise ValueError(f"space.{name} must be a non-empty list of distinct values, got {values}")
-        for kernel in (*self.trunk_kernels, *self.conv4_kernels, *self.conv5_kernels):
-            if kernel % 2 != 1:
-                raise ValueError(f"kernel sizes must be odd (same padding), got {kernel}")
-
-    def resolution_after(self, layer: str) -> int:
-        """Spatial size of a layer's output (each conv layer halves the size)."""
-        order = ("input", "conv1", "conv2", "conv3", "conv4", "conv5")
-        return self.resolution // (2 ** order.index(layer))
-
-    def channels_of(self, layer: str) -> int:
-        if layer in TRUNK_LAYERS:
-            return self.trunk_channels[TRUNK_LAYERS.index(layer)]
-        return {"conv4": self.conv4_channels, "conv5": self.conv5_channels}[layer]
-
-    @property
-    def flat_features(self) -> int:
-        """Length of the flattened Conv-5 output that feeds Fc-1."""
-        return self.conv5_channels * self.resolution_after("conv5") ** 2
-
-    @property
-    def max_width(self) -> int:
-        return max(self.fc_widths)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SpaceConfig":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @dataclass(frozen=True)

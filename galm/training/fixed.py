@@ -8,13 +8,19 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from galm.config.schema import ExecutionConfig, SpaceConfig, TrainConfig
 from galm.data.domain import AttributeDomain
-from galm.training.evaluate import AucReport
-from galm.engine.placement import ExecutionConfig
 from galm.nn.network import FixedNetwork
-from galm.runs.directory import MetricsLogger, RunDirectory, atomic_torch_save, read_json, write_json
-from galm.space.search_space import Architecture, SearchSpace, SpaceConfig
-from galm.training.train import TrainConfig, evaluate_network, train_network
+from galm.runs.directory import (
+    MetricsLogger,
+    RunDirectory,
+    atomic_torch_save,
+    read_json,
+    write_json,
+)
+from galm.space.search_space import Architecture, SearchSpace
+from galm.training.evaluate import AucReport
+from galm.training.train import evaluate_network, train_network
 
 MODEL_FILE = "model.pt"
 

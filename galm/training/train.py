@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from galm.config.schema import ExecutionConfig, TrainConfig
+from galm.data.domain import AttributeDomain
 from galm.engine.augment import Augmentation
 from galm.engine.batches import BatchOrder, images_to_tensor, sequential_batches
-from galm.data.domain import AttributeDomain
-from galm.training.evaluate import AucReport, attribute_aucs
-from galm.engine.placement import ExecutionConfig, compile_module, place_module
 from galm.engine.inputs import DomainInputs
-from galm.training.losses import masked_bce
+from galm.engine.placement import compile_module, place_module
 from galm.engine.progress import progress
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation of a fixed network (retraining a derived or given architecture)."""
-
-    epochs: int = 12
-    batch_size: int = 64
-    optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = 2e-3
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    flip: bool = True
-    # Random shifts of up to this many pixels (edges replicated); 0 = none.
-    crop_padding: int = 0
-    eval_batch_size: int = 256
-    # Splits the network is trained on, and the split it is scored on (test classes are unseen).
-    splits: tuple[str, ...] = ("train",)
-    eval_split: str = "test"
+from galm.training.evaluate import AucReport, attribute_aucs
+from galm.training.losses import masked_bce
 
 
 def make_optimizer(params: Sequence[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:

@@ -1,0 +1,239 @@
+"""Every setting of galm as frozen dataclasses: one typed tree, read by `galm.config.reader`.
+
+No torch and no other galm package is imported here, so any part of galm (and a user reading a
+run's `config.yaml`) can load the schema cheaply. Validation that needs only the values lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from galm.config.typed import ConfigError
+from galm.data.synthetic import SyntheticConfig
+
+TRUNK_LAYERS = ("conv1", "conv2", "conv3")
+HeadMode = Literal["batched", "per_attribute"]
+Precision = Literal["auto", "float32", "bf16"]
+RewardMetric = Literal["accuracy", "balanced_accuracy", "auc"]
+InputCache = Literal["auto", "device", "stream"]
+INPUT_CACHES = ("auto", "device", "stream")
+Switch = Literal["auto", "on", "off"]
+SWITCHES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """Channels, kernels, widths and input resolution of the space (Table 1 by default)."""
+
+    resolution: int = 64
+    in_channels: int = 3
+    trunk_channels: tuple[int, int, int] = (16, 32, 64)
+    trunk_kernels: tuple[int, int, int] = (7, 3, 3)
+    conv4_channels: int = 32
+    conv5_channels: int = 16
+    conv4_kernels: tuple[int, ...] = (3, 5)
+    conv5_kernels: tuple[int, ...] = (3, 5)
+    fc_widths: tuple[int, ...] = (64, 128, 256)
+
+    def __post_init__(self) -> None:
+        if self.resolution % 32 != 0 or self.resolution < 32:
+            raise ValueError(
+                f"space.resolution must be a multiple of 32 (five 2x2 poolings), got {self.resolution}"
+            )
+        for name in ("conv4_kernels", "conv5_kernels", "fc_widths"):
+            values = getattr(self, name)
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"space.{name} must be a non-empty list of distinct values, got {values}")
+        for kernel in (*self.trunk_kernels, *self.conv4_kernels, *self.conv5_kernels):
+            if kernel % 2 != 1:
+                raise ValueError(f"kernel sizes must be odd (same padding), got {kernel}")
+
+    def resolution_after(self, layer: str) -> int:
+        """Spatial size of a layer's output (each conv layer halves the size)."""
+        order = ("input", "conv1", "conv2", "conv3", "conv4", "conv5")
+        return self.resolution // (2 ** order.index(layer))
+
+    def channels_of(self, layer: str) -> int:
+        if layer in TRUNK_LAYERS:
+            return self.trunk_channels[TRUNK_LAYERS.index(layer)]
+        return {"conv4": self.conv4_channels, "conv5": self.conv5_channels}[layer]
+
+    @property
+    def flat_features(self) -> int:
+        """Length of the flattened Conv-5 output that feeds Fc-1."""
+        return self.conv5_channels * self.resolution_after("conv5") ** 2
+
+    @property
+    def max_width(self) -> int:
+        return max(self.fc_widths)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SpaceConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """Device-side speed settings for search and retraining."""
+
+    # Where the uint8 images live: 'device' copies the whole domain to the device once, 'stream' reads
+    # each batch from the memory-mapped cache, 'auto' caches on a GPU when the domain fits easily.
+    input_cache: InputCache = "auto"
+    # NHWC conv weights ('auto': on CUDA, where cuDNN's NHWC kernels are faster). Input batches are
+    # NHWC in memory already: they are gathered as (B, H, W, 3) and permuted, not copied.
+    channels_last: Switch = "auto"
+    # torch.compile the shared trunk (search) and the fixed network (retraining).
+    compile: bool = False
+    compile_backend: str = "inductor"
+
+    def __post_init__(self) -> None:
+        if self.input_cache not in INPUT_CACHES:
+            raise ValueError(f"execution.input_cache must be one of {INPUT_CACHES}, got {self.input_cache!r}")
+        if self.channels_last not in SWITCHES:
+            raise ValueError(f"execution.channels_last must be one of {SWITCHES}, got {self.channels_last!r}")
+
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation of a fixed network (retraining a derived or given architecture)."""
+
+    epochs: int = 12
+    batch_size: int = 64
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = 2e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    flip: bool = True
+    # Random shifts of up to this many pixels (edges replicated); 0 = none.
+    crop_padding: int = 0
+    eval_batch_size: int = 256
+    # Splits the network is trained on, and the split it is scored on (test classes are unseen).
+    splits: tuple[str, ...] = ("train",)
+    eval_split: str = "test"
+
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """ARM + MNAS sizes and their REINFORCE optimisation (section 4.1 defaults)."""
+
+    embedding_dim: int = 32
+    arm_dim: int = 50
+    hidden: int = 100
+    num_layers: int = 2
+    init_range: float = 0.1
+    lr: float = 1e-4
+    baseline_decay: float = 0.95
+    # One EMA baseline per attribute (attributes differ widely in difficulty) or one for all.
+    per_attribute_baseline: bool = True
+    # Entropy bonus (not in the paper): without it the policy collapses onto the first heads
+    # that the shared weights happen to favour, before the others are trained.
+    entropy_weight: float = 0.01
+    grad_clip: float | None = 5.0
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The search budget and its settings (Algorithm 1)."""
+
+    episodes: int = 10
+    # Phase-1 minibatches per episode; 0 means one pass over the training split.
+    shared_steps: int = 0
+    # Phase-2 controller updates per episode (2,000 in the paper).
+    controller_steps: int = 2000
+    # Attributes trained per phase-1 step: 1 is the paper's loop, 0 means all of them
+    # (one trunk pass per batch, batched heads).
+    attributes_per_step: int = 0
+    # Attributes per controller update: 1 is the paper's batch size, 0 means all of them.
+    controller_attributes_per_step: int = 1
+    # Episodes of phase 1 only (uniform controller samples) before the controller starts to learn.
+    warmup_episodes: int = 0
+    batch_size: int = 64
+    shared_lr: float = 2e-3
+    shared_weight_decay: float = 1e-4
+    flip: bool = True
+    # Random shifts of up to this many pixels (edges replicated) on phase-1 batches; 0 = none
+    # (the paper does not say which augmentation it used).
+    crop_padding: int = 0
+    head_mode: HeadMode = "batched"
+    # 'auto': bf16 autocast on GPUs and on CPUs with native bf16 units, float32 elsewhere.
+    precision: Precision = "auto"
+    reward: RewardMetric = "accuracy"
+    # Final architecture per attribute: the policy's argmax, or the best of k samples by validation reward.
+    derive: Literal["argmax", "best_of_k"] = "argmax"
+    derive_samples: int = 8
+    # Retraining of the derived network (section 4.1): splits, and from scratch or from the supernet's weights.
+    retrain_splits: tuple[str, ...] = ("train", "val")
+    retrain_init: Literal["scratch", "supernet"] = "scratch"
+
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """How new attributes are initialised from a finished search."""
+
+    # How a new attribute finds its nearest searched attribute (see the module docstring).
+    init: Literal["heads", "warmup", "probe", "random"] = "heads"
+    # init=warmup: shared-weight steps for the new heads, then embedding-only REINFORCE steps.
+    warmup_shared_steps: int = 12
+    warmup_controller_steps: int = 40
+    warmup_lr: float = 0.02
+    # Copy the nearest searched attribute's head weights into the new head as well.
+    copy_head_weights: bool = True
+
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the attribute domain comes from."""
+
+    # 'synthetic' for the built-in generator, or the directory of a prepared domain.
+    source: str = "synthetic"
+    # Which synthetic domain (syn1, syn2, ...) when source is 'synthetic'.
+    domain: str = "syn1"
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass(frozen=True)
+class GalmConfig:
+    """Everything a run reads; the resolved copy is written into every run directory."""
+
+    seed: int = 0
+    # 'auto' (CUDA when available, else CPU), 'cpu', 'cuda', 'cuda:1', ...
+    device: str = "auto"
+    # CPU threads for torch; 0 keeps torch's default.
+    threads: int = 0
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+
+    @property
+    def retrain(self) -> TrainConfig:
+        """Training settings for retraining a searched network: `train`, on `search.retrain_splits`."""
+        return replace(self.train, splits=self.search.retrain_splits)
+
+    def check(self) -> None:
+        """Cross-field checks that single fields cannot express."""
+        if self.data.source == "synthetic" and self.data.synthetic.resolution != self.space.resolution:
+            raise ConfigError(
+                f"data.synthetic.resolution ({self.data.synthetic.resolution}) must equal "
+                f"space.resolution ({self.space.resolution})"
+            )
+        for name in ("episodes", "controller_steps", "batch_size", "derive_samples"):
+            if getattr(self.search, name) < 0:
+                raise ConfigError(f"search.{name} must not be negative, got {getattr(self.search, name)}")
+        if self.search.warmup_episodes > self.search.episodes:
+            raise ConfigError("search.warmup_episodes must not exceed search.episodes")
+        if self.threads < 0:
+            raise ConfigError(f"threads must be 0 (torch default) or positive, got {self.threads}")
+
