@@ -25,7 +25,8 @@ from transfer import (
 from galm.config.reader import read_config
 from galm.config.typed import to_mapping
 from galm.experiments.demo import DEMO_OVERRIDES
-from galm.runs.directory import RunDirectory, read_json
+from galm.runs.atomic import read_json
+from galm.runs.directory import RunDirectory
 from galm.search.jobs import search_run
 
 

@@ -32,7 +32,8 @@ from galm.config.reader import read_config
 from galm.config.typed import to_mapping
 from galm.data.synthetic import generate_domains, shared_factor_pairs
 from galm.experiments.demo import DEMO_OVERRIDES
-from galm.runs.directory import RunDirectory, read_json
+from galm.runs.atomic import read_json
+from galm.runs.directory import RunDirectory
 from galm.search.jobs import retrain_run, search_run, transfer_run
 from galm.search.transfer import final_reward, seconds_to_reach, steps_to_reach
 

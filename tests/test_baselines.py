@@ -221,8 +221,8 @@ def tiny_domain():
 def test_features_from_run(tmp_path, tiny_domain) -> None:
     from galm.config.schema import SpaceConfig
     from galm.nn.network import FixedNetwork
+    from galm.runs.model_file import save_model
     from galm.space.search_space import SearchSpace
-    from galm.training.fixed import save_model
 
     torch.manual_seed(0)
     space = SearchSpace(SpaceConfig(resolution=32))

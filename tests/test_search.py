@@ -7,7 +7,8 @@ import torch
 from galm.cli.commands import main
 from galm.config.reader import read_config
 from galm.config.typed import to_mapping
-from galm.runs.directory import RunDirectory, read_metrics
+from galm.runs.directory import RunDirectory
+from galm.runs.metrics import read_metrics
 from galm.search.jobs import build_search, config_domain, search_run
 from galm.search.state import SearchInterrupted
 

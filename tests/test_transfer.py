@@ -7,7 +7,8 @@ import torch
 from galm.cli.commands import main
 from galm.config.reader import read_config
 from galm.config.typed import to_mapping
-from galm.runs.directory import RunDirectory, read_metrics
+from galm.runs.directory import RunDirectory
+from galm.runs.metrics import read_metrics
 from galm.search.jobs import config_domain, run_config, search_run, transfer_run
 from galm.search.probe import probe_similarity, probe_weights
 from galm.search.state import SearchInterrupted

@@ -27,6 +27,7 @@ import torch
 
 from galm.data.domain import AttributeDomain
 from galm.engine.batches import images_to_tensor, sequential_batches
+from galm.runs.directory import MODEL_FILE, RunDirectory
 
 __all__ = [
     "FeatureSet",
@@ -44,7 +45,6 @@ __all__ = [
 ]
 
 POOLINGS = ("avg", "avgmax")
-MODEL_FILE = "model.pt"
 
 
 @dataclass(eq=False)
@@ -222,15 +222,13 @@ def features_from_run(
     with the default space) or average- and max-pooled and concatenated (``'avgmax'``). The trunk
     is fully convolutional, so the domain's resolution need not equal the run's.
     """
-    from galm.training.fixed import (
-        load_model,  # deferred: retrain pulls in the training stack
-    )
+    from galm.runs.model_file import load_model
 
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     path = Path(run_dir)
     if path.is_dir():
-        path = path / MODEL_FILE
+        path = RunDirectory(path).model_path
     if not path.is_file():
         raise FileNotFoundError(f"no trained model at {path} (expected a galm run directory with {MODEL_FILE})")
     net, _ = load_model(path)

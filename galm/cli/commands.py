@@ -21,7 +21,9 @@ from galm.data.sources import domain_overrides, open_domain
 from galm.engine.device import configure_threads, resolve_device, seed_everything
 from galm.experiments.demo import DEMO_OVERRIDES, run_demo
 from galm.experiments.scenarios import read_scenarios
-from galm.runs.directory import RunDirectory, write_json
+from galm.runs.architectures import architectures_record, resolve_architectures
+from galm.runs.atomic import write_json
+from galm.runs.directory import RunDirectory
 from galm.search.jobs import (
     config_domain,
     derive_run,
@@ -35,11 +37,7 @@ from galm.search.state import DerivedHead
 from galm.search.transfer import NearestSource, read_transfer_record
 from galm.space.search_space import SearchSpace
 from galm.training.evaluate import AucReport
-from galm.training.fixed import (
-    architectures_record,
-    resolve_architectures,
-    train_and_evaluate,
-)
+from galm.training.fixed import train_and_evaluate
 
 
 def _add_preset_argument(parser: argparse.ArgumentParser) -> None:

@@ -316,6 +316,6 @@ def yaml_text(instance: Any) -> str:
 
 def dump_yaml(instance: Any, path: str | Path) -> None:
     """Writes a config (or mapping) as YAML, atomically."""
-    from galm.runs.directory import atomic_write_bytes
+    from galm.runs.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, yaml_text(instance).encode("utf-8"))

@@ -6,16 +6,14 @@ import torch
 
 from galm.config.schema import GalmConfig
 from galm.config.typed import to_mapping
-from galm.runs.directory import RunDirectory, atomic_write_bytes, write_json
+from galm.runs.architectures import architectures_record, resolve_architectures
+from galm.runs.atomic import atomic_write_bytes, write_json
+from galm.runs.directory import RunDirectory
 from galm.search.jobs import choice_frequencies, config_domain, retrain_run, search_run
 from galm.search.state import DerivedHead
 from galm.space.search_space import SearchSpace
 from galm.training.evaluate import AucReport
-from galm.training.fixed import (
-    architectures_record,
-    resolve_architectures,
-    train_and_evaluate,
-)
+from galm.training.fixed import train_and_evaluate
 
 # A budget that runs in minutes on a laptop-class CPU; every key can still be changed with --set.
 DEMO_OVERRIDES = (

@@ -58,7 +58,8 @@ from galm.config.reader import read_config
 from galm.config.schema import GalmConfig
 from galm.config.typed import ConfigError, to_mapping
 from galm.data.sources import domain_overrides
-from galm.runs.directory import RunDirectory, atomic_write_bytes, read_json, write_json
+from galm.runs.atomic import atomic_write_bytes, read_json, write_json
+from galm.runs.directory import RunDirectory
 
 __all__ = [
     "BASELINE_METHODS", "CELL_RUNNERS", "METHODS", "Cell", "ExperimentSpec", "GridOutcome", "Scenario",
@@ -331,8 +332,9 @@ def _run_galm(ctx: CellContext) -> dict[str, Any]:
 
 
 def _train_fixed(ctx: CellContext, path: Path, config: GalmConfig, archs, net=None):
+    from galm.runs.architectures import architectures_record
     from galm.search.jobs import config_domain
-    from galm.training.fixed import architectures_record, train_and_evaluate
+    from galm.training.fixed import train_and_evaluate
 
     domain = config_domain(config)
     run = RunDirectory.create(path, to_mapping(config), exist_ok=True)
@@ -343,9 +345,9 @@ def _train_fixed(ctx: CellContext, path: Path, config: GalmConfig, archs, net=No
 
 
 def _run_hand_designed(ctx: CellContext) -> dict[str, Any]:
+    from galm.runs.architectures import resolve_architectures
     from galm.search.jobs import config_domain
     from galm.space.search_space import SearchSpace
-    from galm.training.fixed import resolve_architectures
 
     config = ctx.config()
     domain = config_domain(config)
@@ -358,7 +360,7 @@ def _run_hand_designed(ctx: CellContext) -> dict[str, Any]:
 def _run_random_search(ctx: CellContext) -> dict[str, Any]:
     import random
 
-    from galm.runs.directory import MetricsLogger
+    from galm.runs.metrics import MetricsLogger
     from galm.search.jobs import build_search, config_domain
 
     config = ctx.config()
@@ -405,7 +407,7 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
             if reward > best_reward[j]:
                 best_reward[j], best[j] = reward, arch
     archs = dict(zip(domain.attribute_names, best))
-    from galm.training.fixed import architectures_record
+    from galm.runs.architectures import architectures_record
 
     write_json(ctx.path / "random_search.json", {"candidates_per_attribute": candidates,
                                                  "val_reward": dict(zip(domain.attribute_names, best_reward.tolist()))})
@@ -417,7 +419,7 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
 
 
 def _run_single_task(ctx: CellContext) -> dict[str, Any]:
-    from galm.runs.directory import MetricsLogger
+    from galm.runs.metrics import MetricsLogger
     from galm.search.jobs import (
         SEARCH_CHECKPOINT,
         TRACE_FILE,
@@ -450,9 +452,9 @@ def _run_single_task(ctx: CellContext) -> dict[str, Any]:
 
 def _run_ft(ctx: CellContext) -> dict[str, Any]:
     from galm.nn.network import FixedNetwork
+    from galm.runs.architectures import resolve_architectures
     from galm.search.jobs import config_domain
     from galm.space.search_space import SearchSpace
-    from galm.training.fixed import resolve_architectures
 
     scenario = ctx.cell.scenario
     head = ctx.cell.options["architecture"]
@@ -461,7 +463,7 @@ def _run_ft(ctx: CellContext) -> dict[str, Any]:
     source_domain = config_domain(source_config)
     source_archs = resolve_architectures(head, source_domain.attribute_names, space, source_config.seed)
     source_run, source_report = _train_fixed(ctx, ctx.path / "source", source_config, source_archs)
-    from galm.training.fixed import load_model
+    from galm.runs.model_file import load_model
 
     source_net, _ = load_model(source_run.path / "model.pt")
     config = ctx.config()

@@ -17,7 +17,8 @@ import numpy as np
 
 from galm.report.html import Figure, Section, Text, render_html, render_markdown
 from galm.report.tables import Table, experiment_tables, mean_std
-from galm.runs.directory import atomic_write_bytes, read_json, read_metrics
+from galm.runs.atomic import atomic_write_bytes, read_json
+from galm.runs.metrics import read_metrics
 
 __all__ = [
     "SECTION_TITLES", "ReportInputs", "SearchRunInfo", "attribute_domains", "build_sections", "domain_similarity",
@@ -174,10 +175,10 @@ def _comparison_section(inputs: ReportInputs) -> Section:
 
 
 def _choices_section(inputs: ReportInputs) -> Section:
+    from galm.runs.architectures import architecture_from_record
     from galm.runs.directory import RunDirectory
     from galm.search.jobs import choice_frequencies, run_config
     from galm.space.search_space import SearchSpace
-    from galm.training.fixed import architecture_from_record
 
     section = Section(SECTION_TITLES["choices"])
     pooled: dict[str, list] = defaultdict(list)

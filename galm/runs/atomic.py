@@ -1,11 +1,17 @@
-"""Making writes survive a crash: fsync of files and of the directories that hold renames."""
+"""Writes that survive a crash: atomic replacement (temporary file, fsync, rename, fsync of the
+directory) for every record galm writes, and JSON reading with errors that name the file.
+
+A crash never leaves a partial file under a final name.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import tempfile
 from pathlib import Path
-from typing import IO, Any
-
+from typing import IO, Any, Iterator
 
 def sync_handle(handle: IO[Any]) -> None:
     """Push an open file's buffered data to disk."""
@@ -25,3 +31,65 @@ def sync_path(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+PathLike = str | os.PathLike[str]
+
+
+@contextlib.contextmanager
+def _atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
+    """Yields a binary file that replaces ``path`` only if the block completes without error."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    sync_path(target.parent)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` atomically."""
+    with _atomic_file(path) as handle:
+        handle.write(data)
+
+
+def atomic_write_json(path: PathLike, obj: Any) -> None:
+    """Writes ``obj`` as indented JSON (keys in insertion order) atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_torch_save(obj: Any, path: PathLike) -> None:
+    """``torch.save`` to ``path`` atomically, streaming into the temporary file."""
+    import torch
+
+    with _atomic_file(path) as handle:
+        torch.save(obj, handle)
+
+
+def write_json(path: PathLike, obj: Any) -> None:
+    """Writes a JSON record (``architectures.json``, ``results.json``) atomically."""
+    atomic_write_json(path, obj)
+
+
+def read_json(path: PathLike) -> Any:
+    """Reads a JSON file; a missing or malformed file raises an error naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"JSON file not found: {path}") from error
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"malformed JSON in {path} at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from error

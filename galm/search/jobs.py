@@ -13,7 +13,11 @@ from galm.config.typed import from_mapping
 from galm.data.domain import AttributeDomain
 from galm.data.sources import open_domain
 from galm.nn.network import FixedNetwork
-from galm.runs.directory import MetricsLogger, RunDirectory, rewrite_metrics, write_json
+from galm.runs.architectures import read_architectures
+from galm.runs.atomic import write_json
+from galm.runs.directory import RunDirectory
+from galm.runs.metrics import MetricsLogger, rewrite_metrics
+from galm.runs.model_file import load_model
 from galm.search.state import DerivedHead, GalmSearch
 from galm.search.transfer import (
     NearestSource,
@@ -23,7 +27,7 @@ from galm.search.transfer import (
 )
 from galm.space.search_space import Architecture, SearchSpace
 from galm.training.evaluate import AucReport
-from galm.training.fixed import load_model, read_architectures, train_and_evaluate
+from galm.training.fixed import train_and_evaluate
 from galm.training.train import evaluate_network
 
 SEARCH_CHECKPOINT = Path("checkpoints") / "search.pt"

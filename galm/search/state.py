@@ -33,7 +33,8 @@ from galm.engine.precision import autocast, resolve_precision
 from galm.engine.progress import progress
 from galm.nn.controller import Controller, ControllerSample
 from galm.nn.supernet import Supernet
-from galm.runs.directory import MetricsLogger, atomic_torch_save
+from galm.runs.atomic import atomic_torch_save
+from galm.runs.metrics import MetricsLogger
 from galm.search.reinforce import ControllerTrainer, RewardBaseline
 from galm.search.rewards import head_rewards
 from galm.space.search_space import Architecture, SearchSpace

@@ -48,7 +48,8 @@ import torch
 from galm.config.schema import TransferConfig
 from galm.data.domain import AttributeDomain
 from galm.engine.batches import sequential_batches
-from galm.runs.directory import RunDirectory, read_json
+from galm.runs.atomic import read_json
+from galm.runs.directory import RunDirectory
 from galm.search.probe import domain_probe_weights, probe_images, probe_similarity
 from galm.search.reinforce import reinforce_loss
 from galm.search.rewards import head_rewards

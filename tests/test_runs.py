@@ -1,4 +1,4 @@
-"""Tests for galm.runs.directory: atomic writes, run directory creation, metrics logging and reading."""
+"""Tests for galm.runs: atomic writes, run directory creation, metrics logging and reading."""
 
 from __future__ import annotations
 
@@ -12,18 +12,17 @@ import pytest
 import torch
 import yaml
 
-from galm.runs import directory as rundir
-from galm.runs.directory import (
-    MetricsLogger,
-    RunDirectory,
+from galm.runs import atomic
+from galm.runs.atomic import (
     atomic_torch_save,
     atomic_write_bytes,
     atomic_write_json,
-    git_revision,
     read_json,
-    read_metrics,
     write_json,
 )
+from galm.runs.directory import RunDirectory
+from galm.runs.metrics import MetricsLogger, read_metrics
+from galm.runs.provenance import GitRevision, git_revision
 
 
 def _leftovers(directory: Path) -> list[str]:
@@ -47,7 +46,7 @@ def test_failed_replace_keeps_old_file_and_removes_temp(tmp_path: Path, monkeypa
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(rundir.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_json(target, {"version": 2})
     with pytest.raises(OSError, match="disk full"):
@@ -127,14 +126,14 @@ def test_git_revision_of_a_checkout_and_dirty_flag(tmp_path: Path) -> None:
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert git_revision(tmp_path) == rundir.GitRevision(head, False)
+    assert git_revision(tmp_path) == GitRevision(head, False)
     (tmp_path / "f.txt").write_text("2")
     assert git_revision(tmp_path).dirty is True
 
 
 def test_git_revision_unknown_without_git(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no git executable on PATH
-    assert git_revision(tmp_path) == rundir.GitRevision("unknown", None)
+    assert git_revision(tmp_path) == GitRevision("unknown", None)
 
 
 def test_metrics_logger_writes_jsonl_and_tensorboard(tmp_path: Path) -> None:
