@@ -22,9 +22,10 @@ from transfer import (
     planted_pair_auc,  # the sibling benchmark (this directory is on sys.path)
 )
 
+from galm.config.presets import DEMO_OVERRIDES
 from galm.config.reader import read_config
 from galm.config.typed import to_mapping
-from galm.experiments.demo import DEMO_OVERRIDES
+from galm.data.sources import config_domain
 from galm.runs.atomic import read_json
 from galm.runs.directory import RunDirectory
 from galm.search.jobs import search_run
@@ -42,7 +43,7 @@ def main() -> None:
                                     f"data.domain={args.domains}", *args.overrides])
         with tempfile.TemporaryDirectory() as tmp:
             run = RunDirectory.create(Path(tmp) / "joint", to_mapping(config))
-            search_run(run, config, torch.device("cpu"))
+            search_run(run, config, config_domain(config), torch.device("cpu"))
             arm = read_json(run.path / "arm.json")
         row = {"seed": seed, "planted": planted_pair_auc(arm, config), "exact": planted_pair_auc(arm, config, True)}
         rows.append(row)

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
+from galm.config.presets import DEMO_OVERRIDES
 from galm.config.reader import read_config
 from galm.config.typed import to_mapping
-from galm.experiments.demo import DEMO_OVERRIDES
+from galm.data.sources import config_domain
 from galm.runs.directory import RunDirectory
 from galm.search.jobs import retrain_run, search_run
 
@@ -30,9 +31,9 @@ def searched_mauc(overrides: list[str], device: torch.device) -> tuple[float, fl
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDirectory.create(Path(tmp) / "run", to_mapping(config))
         start = time.perf_counter()
-        search_run(run, config, device)
+        search_run(run, config, config_domain(config), device)
         seconds = time.perf_counter() - start
-        return retrain_run(run, device).mauc, seconds
+        return retrain_run(run, config_domain(run.config()), device).mauc, seconds
 
 
 def main() -> None:

@@ -41,11 +41,14 @@ from search_throughput import (  # noqa: E402  (the sibling benchmark's measurin
 from galm.config.presets import PAPER_OVERRIDES  # noqa: E402
 from galm.config.reader import read_config  # noqa: E402
 from galm.config.schema import SpaceConfig
+from galm.data.sources import config_domain
 from galm.engine.placement import place_module  # noqa: E402
 from galm.engine.precision import autocast  # noqa: E402
 from galm.nn.network import FixedNetwork  # noqa: E402
 from galm.nn.supernet import Supernet  # noqa: E402
-from galm.search.jobs import build_search, config_domain  # noqa: E402
+from galm.search.derive import derive
+from galm.search.jobs import build_search
+from galm.search.phases import controller_step, shared_step
 from galm.space.search_space import SearchSpace
 from galm.training.losses import masked_bce  # noqa: E402
 
@@ -121,10 +124,10 @@ def short_search(device: torch.device, overrides: list[str], steps: int) -> tupl
     domain = config_domain(config)
     search = build_search(config, domain, device)
     seconds = {
-        "phase-1 step (all attributes)": timed(search.shared_step_once, steps, device),
-        "phase-2 controller update": timed(search.controller_step_once, steps, device),
+        "phase-1 step (all attributes)": timed(lambda: shared_step(search), steps, device),
+        "phase-2 controller update": timed(lambda: controller_step(search), steps, device),
     }
-    heads = search.derive("argmax")
+    heads = derive(search, "argmax")
     net = place_module(FixedNetwork([h.architecture for h in heads], config.space), config.execution, device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     batch = search.train_order.next()

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import torch
 
+from galm.config.presets import DEMO_OVERRIDES
 from galm.config.reader import read_config
 from galm.config.typed import to_mapping
-from galm.experiments.demo import DEMO_OVERRIDES
+from galm.data.sources import config_domain
 from galm.nn.network import FixedNetwork
 from galm.runs.directory import RunDirectory
-from galm.search.jobs import config_domain, open_search, retrain_run, search_run
+from galm.search.jobs import open_search, retrain_run, search_run
 from galm.space.search_space import SearchSpace
 from galm.training.train import evaluate_network, train_network
 
@@ -39,9 +40,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             run = RunDirectory.create(Path(tmp) / "run", to_mapping(config))
             start = time.perf_counter()
-            search_run(run, config, device)
+            search_run(run, config, config_domain(config), device)
             search_seconds = time.perf_counter() - start
-            searched = retrain_run(run, device).mauc
+            searched = retrain_run(run, config_domain(run.config()), device).mauc
             domain = config_domain(config)
             # With retrain_init=supernet the random heads start from the supernet's weights too.
             supernet = (open_search(run, config, domain, device).supernet

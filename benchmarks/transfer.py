@@ -28,10 +28,11 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from galm.config.presets import DEMO_OVERRIDES
 from galm.config.reader import read_config
 from galm.config.typed import to_mapping
+from galm.data.sources import config_domain
 from galm.data.synthetic import generate_domains, shared_factor_pairs
-from galm.experiments.demo import DEMO_OVERRIDES
 from galm.runs.atomic import read_json
 from galm.runs.directory import RunDirectory
 from galm.search.jobs import retrain_run, search_run, transfer_run
@@ -92,21 +93,21 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             source = RunDirectory.create(root / "source", to_mapping(source_config))
-            search_run(source, source_config, device)
+            search_run(source, source_config, config_domain(source_config), device)
             scratch = RunDirectory.create(root / "scratch", to_mapping(target_config))
             start = time.perf_counter()
-            search_run(scratch, target_config, device)
+            search_run(scratch, target_config, config_domain(target_config), device)
             scratch_seconds = time.perf_counter() - start
             scratch_trace = read_json(scratch.path / "search_trace.json")
             goal = final_reward(scratch_trace["reward_trace"])
             result = {"seed": seed, "goal": goal, "scratch_steps": steps_to_reach(scratch_trace["reward_trace"], goal),
                       "scratch_reach_seconds": seconds_to_reach(scratch_trace, goal),
                       "budget": len(scratch_trace["reward_trace"]), "scratch_seconds": scratch_seconds,
-                      "scratch_mauc": retrain_run(scratch, device).mauc}
+                      "scratch_mauc": retrain_run(scratch, config_domain(scratch.config()), device).mauc}
             if args.joint:
                 joint_config = read_config(None, [*base, f"data.domain={args.source}+{args.target}"])
                 joint = RunDirectory.create(root / "joint", to_mapping(joint_config))
-                search_run(joint, joint_config, device)
+                search_run(joint, joint_config, config_domain(joint_config), device)
                 arm = read_json(joint.path / "arm.json")
                 result["joint_pair_auc"] = planted_pair_auc(arm, joint_config)
                 result["joint_exact_auc"] = planted_pair_auc(arm, joint_config, exact=True)
@@ -114,12 +115,12 @@ def main() -> None:
                 config = read_config(None, [*base, f"data.domain={args.target}", f"transfer.init={init}"])
                 run = RunDirectory.create(root / f"transfer-{init}", to_mapping(config))
                 start = time.perf_counter()
-                transfer_run(run, source, config, device)
+                transfer_run(run, source, config, config_domain(config), device)
                 result[f"{init}_seconds"] = time.perf_counter() - start
                 trace = read_json(run.path / "search_trace.json")
                 result[f"{init}_steps"] = steps_to_reach(trace["reward_trace"], goal)
                 result[f"{init}_reach_seconds"] = seconds_to_reach(trace, goal)
-                result[f"{init}_mauc"] = retrain_run(run, device).mauc
+                result[f"{init}_mauc"] = retrain_run(run, config_domain(run.config()), device).mauc
                 arm = read_json(run.path / "arm.json")
                 result[f"{init}_pair_auc"] = planted_pair_auc(arm, config)
                 result[f"{init}_exact_auc"] = planted_pair_auc(arm, config, exact=True)

@@ -2,6 +2,6 @@
 
 import sys
 
-from galm.cli.commands import main
+from galm.cli import main
 
 sys.exit(main())

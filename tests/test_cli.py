@@ -3,7 +3,7 @@ import json
 import pytest
 import yaml
 
-from galm.cli.commands import main
+from galm.cli import main
 from galm.config.reader import read_config
 from galm.config.typed import ConfigError
 

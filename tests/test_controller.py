@@ -186,35 +186,17 @@ def test_state_dict_round_trip_gives_identical_samples() -> None:
     assert torch.equal(a.log_prob, b.log_prob)
 
 
-def test_add_attributes_keeps_old_embeddings_and_copies_the_chosen_one() -> None:
-    controller = make_controller(n_attributes=3)
-    old = controller.attribute_embeddings.detach().clone()
-    new_ids = controller.add_attributes(2, init_from=[1, None], generator=torch.Generator().manual_seed(0))
-    assert new_ids == [3, 4] and controller.n_attributes == 5
-    emb = controller.attribute_embeddings.detach()
-    assert emb.shape == (5, 32)
-    assert torch.equal(emb[:3], old)
-    assert torch.equal(emb[3], old[1])
-    assert not torch.equal(emb[4], old[1]) and float(emb[4].abs().max()) <= controller.init_range
-    # A copied attribute starts with its source's policy and representation.
-    greedy = controller.sample(torch.tensor([1, 3]), greedy=True)
-    assert torch.equal(greedy.actions[0], greedy.actions[1])
-    assert float(controller.cosine_similarity_matrix().detach()[1, 3]) == pytest.approx(1.0, abs=1e-6)
-    # The bigger controller round-trips into a freshly built one of the same size.
-    fresh = make_controller(n_attributes=5, seed=9)
-    fresh.load_state_dict(controller.state_dict())
-    g1, g2 = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
-    assert torch.equal(controller.sample(torch.arange(5), generator=g1).actions,
-                       fresh.sample(torch.arange(5), generator=g2).actions)
-
-
-def test_add_attributes_without_init_from_and_bad_source() -> None:
-    controller = make_controller(n_attributes=2)
-    assert controller.add_attributes(3) == [2, 3, 4]
-    with pytest.raises(ValueError):
-        controller.add_attributes(1, init_from=[7])
-    with pytest.raises(ValueError):
-        controller.add_attributes(2, init_from=[0])
+def test_unconditioned_controller_gives_every_attribute_the_first_embedding() -> None:
+    controller = Controller(3, SIZES, attribute_conditioned=False)
+    reps = controller.attribute_representations()
+    assert torch.allclose(reps, reps[0].expand_as(reps))
+    assert torch.allclose(controller.attribute_representations(torch.tensor([2])), reps[:1])
+    greedy = controller.sample(torch.arange(3), greedy=True)
+    assert torch.equal(greedy.actions[0], greedy.actions[2])
+    sample = controller.sample(torch.arange(3), generator=torch.Generator().manual_seed(0))
+    sample.log_prob.sum().backward()
+    grad = controller.attribute_embeddings.grad
+    assert grad[0].abs().sum() > 0 and torch.count_nonzero(grad[1:]) == 0  # only the shared row learns
 
 
 def test_rejects_bad_ids_and_actions() -> None:

@@ -112,7 +112,7 @@ def test_parse_options() -> None:
 
 
 def test_prepared_table_trains_with_galm_train(tmp_path: Path) -> None:
-    from galm.cli.commands import main
+    from galm.cli import main
 
     torch.set_num_threads(1)
     table = make_table(tmp_path)

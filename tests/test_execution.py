@@ -4,9 +4,11 @@ import torch
 from galm.config.reader import read_config
 from galm.config.schema import ExecutionConfig, SpaceConfig
 from galm.config.typed import ConfigError
+from galm.data.sources import config_domain
 from galm.engine.placement import place_module, uses_channels_last
 from galm.nn.supernet import Supernet
-from galm.search.jobs import build_search, config_domain
+from galm.search.jobs import build_search
+from galm.search.phases import shared_step
 from galm.space.search_space import SearchSpace
 from tests.support import TINY_SEARCH
 
@@ -47,7 +49,7 @@ def test_compiled_trunk_search_matches_eager_and_keeps_checkpoint_names():
         config = read_config(None, [*TINY, f"execution.compile={str(compile_).lower()}",
                                     "execution.compile_backend=eager"])
         search = build_search(config, config_domain(config), torch.device("cpu"))
-        losses = [search.shared_step_once() for _ in range(2)]
+        losses = [shared_step(search) for _ in range(2)]
         runs.append((losses, search.state_dict()["supernet"]))
     assert runs[0][1].keys() == runs[1][1].keys()
     for a, b in zip(runs[0][0], runs[1][0]):

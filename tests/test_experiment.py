@@ -8,15 +8,15 @@ import yaml
 
 from galm.config.typed import ConfigError
 from galm.experiments import grid as experiment
-from galm.experiments.grid import (
+from galm.experiments.grid import run_experiment
+from galm.experiments.spec import (
     cell_path,
-    collect_cells,
     expand_cells,
     read_spec,
-    run_experiment,
     search_evaluations,
     spec_from_mapping,
 )
+from galm.runs.experiment_dir import collect_cells
 
 torch.set_num_threads(1)
 
@@ -185,7 +185,7 @@ def test_bad_specs_are_refused(changes, message):
         spec = spec_from_mapping(_tiny_mapping(**changes))
         for cell in expand_cells(spec):
             experiment.cell_config(cell)  # data errors surface when the domain opens
-            from galm.search.jobs import config_domain
+            from galm.data.sources import config_domain
 
             config_domain(experiment.cell_config(cell))
 

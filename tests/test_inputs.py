@@ -4,10 +4,12 @@ import torch
 
 from galm.config.reader import read_config
 from galm.config.typed import ConfigError
+from galm.data.sources import config_domain
 from galm.engine.augment import Augmentation
 from galm.engine.batches import BatchOrder
 from galm.engine.inputs import DomainInputs, resolve_input_cache
-from galm.search.jobs import build_search, config_domain
+from galm.search.jobs import build_search
+from galm.search.phases import shared_step
 from tests.support import TINY_SEARCH
 
 TINY = [*TINY_SEARCH, "search.shared_steps=3", "search.crop_padding=2"]
@@ -57,7 +59,7 @@ def test_search_on_cached_inputs_equals_search_on_streamed_inputs():
         config = read_config(None, [*TINY, f"execution.input_cache={cache}"])
         search = build_search(config, config_domain(config), torch.device("cpu"))
         assert search.inputs.cached == (cache == "device")
-        losses = [search.shared_step_once() for _ in range(3)]
+        losses = [shared_step(search) for _ in range(3)]
         results.append((losses, search.supernet.state_dict()))
     assert results[0][0] == results[1][0]
     for key, value in results[0][1].items():

@@ -3,6 +3,7 @@ import torch
 from galm.config.schema import SpaceConfig
 from galm.engine.precision import autocast, resolve_precision
 from galm.nn.supernet import Supernet
+from galm.search.phases import run_search
 from galm.space.search_space import SearchSpace
 
 # bf16 keeps 8 bits of mantissa: logits of a freshly initialised supernet agree to about 1e-2 relative.
@@ -33,7 +34,8 @@ def test_bf16_supernet_matches_float32_within_tolerance():
 
 def test_search_runs_in_bf16():
     from galm.config.reader import read_config
-    from galm.search.jobs import build_search, config_domain
+    from galm.data.sources import config_domain
+    from galm.search.jobs import build_search
 
     config = read_config(None, [
         "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",
@@ -43,6 +45,6 @@ def test_search_runs_in_bf16():
     ])
     search = build_search(config, config_domain(config), torch.device("cpu"))
     assert search.precision == "bf16"
-    search.run()
+    run_search(search)
     assert search.shared_step == 1 and search.controller_step == 1
     assert all(p.dtype == torch.float32 for p in search.supernet.parameters())

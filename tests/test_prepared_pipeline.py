@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from galm.cli.commands import main
+from galm.cli import main
 from tests.test_data_commands import make_table
 from tests.test_readers_cub import write_cub
 

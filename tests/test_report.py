@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from galm.cli.report import register, run
-from galm.experiments.grid import read_spec, run_experiment
+from galm.cli.report import COMMANDS, register
+from galm.experiments.grid import run_experiment
+from galm.experiments.spec import read_spec
 from galm.report import SECTION_TITLES, domain_similarity, write_report
 
 torch.set_num_threads(1)
@@ -84,8 +85,8 @@ def test_commands_parse_and_dispatch(experiment_dir, tmp_path, capsys):
     subparsers = parser.add_subparsers(dest="command")
     register(subparsers)
     args = parser.parse_args(["report", str(experiment_dir), "--out", str(tmp_path / "r.html")])
-    assert run(args) == 0 and (tmp_path / "r.html").is_file() and (tmp_path / "r.md").is_file()
+    assert COMMANDS[args.command](args) == 0 and (tmp_path / "r.html").is_file() and (tmp_path / "r.md").is_file()
     args = parser.parse_args(["experiment", str(TINY), "--out", str(experiment_dir), "--no-report"])
     assert args.spec == TINY and args.report is False
-    assert run(args) == 0  # every cell already finished: all skipped
+    assert COMMANDS[args.command](args) == 0  # every cell already finished: all skipped
     assert "already finished" in capsys.readouterr().out

@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from galm.cli.commands import main
+from galm.cli import main
 from galm.config.reader import read_config
 from galm.config.typed import to_mapping
+from galm.data.sources import config_domain
 from galm.runs.directory import RunDirectory
 from galm.runs.metrics import read_metrics
-from galm.search.jobs import build_search, config_domain, search_run
-from galm.search.state import SearchInterrupted
+from galm.search.derive import derive
+from galm.search.jobs import build_search, search_run
+from galm.search.phases import SearchInterrupted, run_search, shared_step
 
 TINY = [
     "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",
@@ -32,7 +34,7 @@ def _without_times(records):
 def test_resumed_search_equals_uninterrupted_search(tmp_path):
     config = _config("search.derive=best_of_k", "search.derive_samples=2")
     straight = RunDirectory.create(tmp_path / "straight", to_mapping(config))
-    search_run(straight, config, torch.device("cpu"))
+    search_run(straight, config, config_domain(config), torch.device("cpu"))
 
     stopped = RunDirectory.create(tmp_path / "stopped", to_mapping(config))
 
@@ -41,9 +43,9 @@ def test_resumed_search_equals_uninterrupted_search(tmp_path):
             raise SearchInterrupted("simulated crash")
 
     with pytest.raises(SearchInterrupted):
-        search_run(stopped, config, torch.device("cpu"), on_step=interrupt)
+        search_run(stopped, config, config_domain(config), torch.device("cpu"), on_step=interrupt)
     assert not stopped.architectures_path.exists()
-    search_run(stopped, config, torch.device("cpu"), resume=True)
+    search_run(stopped, config, config_domain(config), torch.device("cpu"), resume=True)
 
     a = torch.load(straight.path / "checkpoints" / "search.pt", weights_only=False)
     b = torch.load(stopped.path / "checkpoints" / "search.pt", weights_only=False)
@@ -67,8 +69,8 @@ def test_validation_and_search_never_touch_test_classes(tmp_path):
         return original(batch, augment)
 
     search.batch_images = recording
-    search.run()
-    search.derive("best_of_k", 2)
+    run_search(search)
+    derive(search, "best_of_k", 2)
     used = np.unique(np.concatenate(seen))
     test = set(domain.split("test").tolist())
     assert test.isdisjoint(used.tolist())
@@ -80,7 +82,7 @@ def test_validation_and_search_never_touch_test_classes(tmp_path):
 def test_derive_writes_every_attribute_and_arm_similarities(tmp_path):
     config = _config()
     run = RunDirectory.create(tmp_path / "run", to_mapping(config))
-    heads = search_run(run, config, torch.device("cpu"))
+    heads = search_run(run, config, config_domain(config), torch.device("cpu"))
     domain = config_domain(config)
     archs = json.loads(run.architectures_path.read_text())
     assert list(archs) == domain.attribute_names == [h.attribute for h in heads]
@@ -105,7 +107,7 @@ def test_paper_mode_trains_one_head_per_step():
     search = build_search(config, config_domain(config), torch.device("cpu"))
     before = search.supernet.heads.fc3_bias["fc1"].detach().clone()
     before2 = search.supernet.heads.fc3_bias["fc2"].detach().clone()
-    search.shared_step_once()
+    shared_step(search)
     changed = (search.supernet.heads.fc3_bias["fc1"] != before) | (search.supernet.heads.fc3_bias["fc2"] != before2)
     assert int(changed.sum()) == 1
 
@@ -114,7 +116,7 @@ def test_controller_learns_during_search():
     config = _config("search.controller_steps=20", "search.episodes=2")
     search = build_search(config, config_domain(config), torch.device("cpu"))
     start = {k: v.clone() for k, v in search.controller.state_dict().items()}
-    search.run()
+    run_search(search)
     assert search.controller_step == 40 and search.shared_step == 4
     assert not torch.equal(start["attribute_embeddings"], search.controller.attribute_embeddings)
 

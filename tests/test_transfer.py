@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from galm.cli.commands import main
+from galm.cli import main
 from galm.config.reader import read_config
 from galm.config.typed import to_mapping
+from galm.data.sources import config_domain
 from galm.runs.directory import RunDirectory
 from galm.runs.metrics import read_metrics
-from galm.search.jobs import config_domain, run_config, search_run, transfer_run
+from galm.search.jobs import search_run, transfer_run
+from galm.search.phases import SearchInterrupted
 from galm.search.probe import probe_similarity, probe_weights
-from galm.search.state import SearchInterrupted
 from galm.search.transfer import (
     build_transfer,
     head_agreement_matrix,
@@ -38,7 +39,7 @@ def source_run(tmp_path_factory):
     torch.set_num_threads(1)
     config = read_config(None, TINY)
     run = RunDirectory.create(tmp_path_factory.mktemp("source") / "run", to_mapping(config))
-    search_run(run, config, torch.device("cpu"))
+    search_run(run, config, config_domain(config), torch.device("cpu"))
     return run
 
 
@@ -49,7 +50,7 @@ def _target(*extra):
 def test_transfer_appends_new_attributes_and_keeps_the_source_fixed(source_run, tmp_path):
     config = _target("transfer.init=warmup")
     run = RunDirectory.create(tmp_path / "transfer", to_mapping(config))
-    heads, nearest = transfer_run(run, source_run, config, torch.device("cpu"))
+    heads, nearest = transfer_run(run, source_run, config, config_domain(config), torch.device("cpu"))
     source_state = torch.load(source_run.path / "checkpoints" / "search.pt", weights_only=False)
     state = torch.load(run.path / "checkpoints" / "search.pt", weights_only=False)
     n_source = len(source_state["attribute_names"])
@@ -73,7 +74,7 @@ def test_transfer_appends_new_attributes_and_keeps_the_source_fixed(source_run, 
 
 def test_nearest_attribute_is_found_and_its_embedding_copied(source_run):
     config = _target()
-    search = build_transfer(source_run, run_config(source_run), config, config_domain(config), torch.device("cpu"))
+    search = build_transfer(source_run, source_run.config(), config, config_domain(config), torch.device("cpu"))
     n_source = len(search.frozen)
     controller = search.controller
     with torch.no_grad():
@@ -96,14 +97,14 @@ def test_transfer_with_a_different_label_type_and_count(source_run, tmp_path):
     config = _target("data.synthetic.label_level=class", "data.synthetic.attributes_per_domain=4",
                      "transfer.init=random")
     run = RunDirectory.create(tmp_path / "t", to_mapping(config))
-    heads, nearest = transfer_run(run, source_run, config, torch.device("cpu"))
+    heads, nearest = transfer_run(run, source_run, config, config_domain(config), torch.device("cpu"))
     assert len(heads) == 4 and nearest == []
 
 
 def test_transfer_run_resumes_like_a_search_run(source_run, tmp_path):
     config = _target("search.episodes=3")
     straight = RunDirectory.create(tmp_path / "a", to_mapping(config))
-    transfer_run(straight, source_run, config, torch.device("cpu"))
+    transfer_run(straight, source_run, config, config_domain(config), torch.device("cpu"))
     stopped = RunDirectory.create(tmp_path / "b", to_mapping(config))
 
     def interrupt(phase, step):
@@ -111,8 +112,8 @@ def test_transfer_run_resumes_like_a_search_run(source_run, tmp_path):
             raise SearchInterrupted("simulated crash")
 
     with pytest.raises(SearchInterrupted):
-        transfer_run(stopped, source_run, config, torch.device("cpu"), on_step=interrupt)
-    transfer_run(stopped, source_run, config, torch.device("cpu"), resume=True)
+        transfer_run(stopped, source_run, config, config_domain(config), torch.device("cpu"), on_step=interrupt)
+    transfer_run(stopped, source_run, config, config_domain(config), torch.device("cpu"), resume=True)
     a = torch.load(straight.path / "checkpoints" / "search.pt", weights_only=False)
     b = torch.load(stopped.path / "checkpoints" / "search.pt", weights_only=False)
     for key in a["controller"]:
@@ -163,10 +164,10 @@ def test_multi_domain_source_search_transfers_to_a_third_domain(tmp_path):
     syn2_rows = domain.class_index >= 6
     assert np.isnan(domain.labels[syn2_rows, :5]).all() and np.isnan(domain.labels[~syn2_rows, 5:]).all()
     source = RunDirectory.create(tmp_path / "s12", to_mapping(source_config))
-    search_run(source, source_config, torch.device("cpu"))
+    search_run(source, source_config, config_domain(source_config), torch.device("cpu"))
     target_config = read_config(None, [*tiny3, "data.domain=syn3"])
     run = RunDirectory.create(tmp_path / "s12-d3", to_mapping(target_config))
-    heads, nearest = transfer_run(run, source, target_config, torch.device("cpu"))
+    heads, nearest = transfer_run(run, source, target_config, config_domain(target_config), torch.device("cpu"))
     assert len(heads) == 5 and {n.source for n in nearest} <= set(domain.attribute_names)
 
 
@@ -191,8 +192,8 @@ def test_probe_similarity_finds_the_attribute_that_leans_on_the_same_features():
 
 def test_probe_init_copies_the_probe_nearest_source(source_run, tmp_path):
     config = _target("transfer.init=probe")
-    search = build_transfer(source_run, run_config(source_run), config, config_domain(config), torch.device("cpu"))
-    source_domain = config_domain(run_config(source_run))
+    search = build_transfer(source_run, source_run.config(), config, config_domain(config), torch.device("cpu"))
+    source_domain = config_domain(source_run.config())
     matrix = probe_similarity_matrix(search, source_domain)
     assert matrix.shape == (len(search.active), len(search.frozen))
     steps = search.controller_step
@@ -206,13 +207,13 @@ def test_probe_init_copies_the_probe_nearest_source(source_run, tmp_path):
     with pytest.raises(ValueError, match="needs the source domain"):
         start_transfer(search, config.transfer)
     run = RunDirectory.create(tmp_path / "probe", to_mapping(config))
-    heads, recorded = transfer_run(run, source_run, config, torch.device("cpu"))
+    heads, recorded = transfer_run(run, source_run, config, config_domain(config), torch.device("cpu"))
     assert json.loads((run.path / "transfer.json").read_text())["init"] == "probe" and len(recorded) == len(heads)
 
 
 def test_heads_init_takes_the_source_head_that_ranks_the_new_labels_best(source_run, tmp_path, monkeypatch):
     config = _target("transfer.init=heads")
-    search = build_transfer(source_run, run_config(source_run), config, config_domain(config), torch.device("cpu"))
+    search = build_transfer(source_run, source_run.config(), config, config_domain(config), torch.device("cpu"))
     n_source, n_new = len(search.frozen), len(search.active)
     labels = torch.as_tensor(search.domain.labels, dtype=torch.float32)
     planted = [2, 4, 0, 3, 1][:n_new]
@@ -242,7 +243,7 @@ def test_heads_init_takes_the_source_head_that_ranks_the_new_labels_best(source_
     assert search.controller_step == steps  # no reward is spent on choosing
     monkeypatch.undo()
     run = RunDirectory.create(tmp_path / "heads", to_mapping(config))
-    heads, recorded = transfer_run(run, source_run, config, torch.device("cpu"))
+    heads, recorded = transfer_run(run, source_run, config, config_domain(config), torch.device("cpu"))
     record = json.loads((run.path / "transfer.json").read_text())
     assert record["init"] == "heads" and len(recorded) == len(heads) == n_new
     assert all(-1.0 <= v["similarity"] <= 1.0 for v in record["nearest"].values())

@@ -11,10 +11,10 @@ import pytest
 from galm.config.typed import (
     ConfigError,
     apply_overrides,
-    dump_yaml,
     from_mapping,
     load_config,
     to_mapping,
+    yaml_text,
 )
 
 
@@ -120,7 +120,7 @@ def test_round_trip_through_mapping_is_yaml_safe(tmp_path: Path) -> None:
     assert data["out"] == "o"
     assert from_mapping(RootConfig, data) == config
     path = tmp_path / "config.yaml"
-    dump_yaml(config, path)
+    path.write_text(yaml_text(config), encoding="utf-8")
     assert load_config(RootConfig, path) == config
 
 

@@ -1,8 +1,15 @@
 """The ``galm`` command line: argument parsing and printing only; the work is done by the library.
 
-Nothing in galm imports this package.
+One module per group of commands, each with ``register(subparsers)`` and ``COMMANDS``;
+:mod:`galm.cli.program` assembles them. Nothing in galm imports this package.
 """
 
-from galm.cli.commands import main
+
+def main(argv=None) -> int:
+    """Run the command line (the `galm` script and `python -m galm`)."""
+    from galm.cli.program import main as run
+
+    return run(argv)
+
 
 __all__ = ["main"]

@@ -1,4 +1,4 @@
-"""The ``galm experiment`` and ``galm report`` commands."""
+"""`galm experiment` (run or resume a grid) and `galm report` (HTML and Markdown of a run or a grid)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "run", "run_experiment_command", "run_report_command"]
+__all__ = ["COMMANDS", "register", "run_experiment_command", "run_report_command"]
 
 
 def register(subparsers: Any) -> None:
@@ -35,11 +35,12 @@ def register(subparsers: Any) -> None:
 
 def run_experiment_command(args: argparse.Namespace) -> int:
     """``galm experiment``: 0 when every cell finished, 1 when some failed."""
-    from galm.experiments.grid import read_spec, run_experiment
+    from galm.experiments.grid import run_experiment
+    from galm.experiments.spec import read_spec
 
     spec = read_spec(args.spec)
     if args.overrides:
-        from galm.experiments.grid import spec_from_mapping
+        from galm.experiments.spec import spec_from_mapping
 
         spec = spec_from_mapping({**spec.to_json(), "base": [*spec.base, *args.overrides]}, str(args.spec))
     out = args.out or Path("runs") / spec.name
@@ -71,10 +72,4 @@ def run_report_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    """Dispatch on ``args.command`` ('experiment' or 'report')."""
-    if args.command == "experiment":
-        return run_experiment_command(args)
-    if args.command == "report":
-        return run_report_command(args)
-    raise ValueError(f"unknown command {args.command!r}")
+COMMANDS = {"experiment": run_experiment_command, "report": run_report_command}

@@ -7,7 +7,17 @@ take as equivalent; `benchmarks/gpu_check.sh` projects its wall time from measur
 
 from __future__ import annotations
 
-from galm.experiments.demo import DEMO_OVERRIDES
+# A budget that runs in minutes on a laptop-class CPU (`galm demo`); every key can still be changed with --set.
+DEMO_OVERRIDES = (
+    "search.episodes=10",
+    "search.warmup_episodes=2",
+    "search.controller_steps=40",
+    "search.controller_attributes_per_step=0",
+    "search.derive=best_of_k",
+    "search.reward=auc",
+    "controller.lr=0.001",
+    "train.epochs=12",
+)
 
 # The paper's scale. Its budget, as we read it:
 # - 2,000 controller updates per episode with batch size 1 (section 3.5.1 and 4.1), kept as is;

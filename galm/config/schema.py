@@ -136,6 +136,9 @@ class ControllerConfig:
     # that the shared weights happen to favour, before the others are trained.
     entropy_weight: float = 0.01
     grad_clip: float | None = 5.0
+    # False: one embedding conditions every attribute's policy (single-task ENAS, the `single_task`
+    # method); pair it with per_attribute_baseline=false.
+    attribute_conditioned: bool = True
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ __all__ = [
     "deep_merge",
     "load_config",
     "yaml_text",
-    "dump_yaml",
 ]
 
 T = TypeVar("T")
@@ -314,8 +313,3 @@ def yaml_text(instance: Any) -> str:
     return yaml.safe_dump(to_mapping(instance), sort_keys=False, default_flow_style=False)
 
 
-def dump_yaml(instance: Any, path: str | Path) -> None:
-    """Writes a config (or mapping) as YAML, atomically."""
-    from galm.runs.atomic import atomic_write_bytes
-
-    atomic_write_bytes(path, yaml_text(instance).encode("utf-8"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from galm.config.schema import GalmConfig
 from galm.data.collection import combine_domains
 from galm.data.domain import AttributeDomain
 from galm.data.synthetic import SyntheticConfig, generate_domain
@@ -57,3 +58,8 @@ def domain_overrides(domain: str) -> list[str]:
     if Path(domain).is_dir():
         return [f"data.source={domain}"]
     return ["data.source=synthetic", f"data.domain={domain}"]
+
+
+def config_domain(config: GalmConfig) -> AttributeDomain:
+    """The domain a run's configuration names (open it once per command and pass it on)."""
+    return open_domain(config.data.source, config.data.domain, config.data.synthetic, config.space.resolution)

@@ -1,10 +1,7 @@
-"""Process set-up for a run: device choice, CPU threads and seeding of every RNG."""
+"""Process set-up for a run: which device, how many CPU threads."""
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
 import torch
 
 
@@ -24,8 +21,3 @@ def configure_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch so a run is reproducible on the CPU."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)

@@ -6,36 +6,24 @@ import torch
 
 from galm.config.schema import GalmConfig
 from galm.config.typed import to_mapping
+from galm.data.sources import config_domain
 from galm.runs.architectures import architectures_record, resolve_architectures
 from galm.runs.atomic import atomic_write_bytes, write_json
 from galm.runs.directory import RunDirectory
-from galm.search.jobs import choice_frequencies, config_domain, retrain_run, search_run
-from galm.search.state import DerivedHead
-from galm.space.search_space import SearchSpace
+from galm.search.derive import DerivedHead
+from galm.search.jobs import retrain_run, search_run
+from galm.space import SearchSpace, choice_frequencies
 from galm.training.evaluate import AucReport
 from galm.training.fixed import train_and_evaluate
-
-# A budget that runs in minutes on a laptop-class CPU; every key can still be changed with --set.
-DEMO_OVERRIDES = (
-    "search.episodes=10",
-    "search.warmup_episodes=2",
-    "search.controller_steps=40",
-    "search.controller_attributes_per_step=0",
-    "search.derive=best_of_k",
-    "search.reward=auc",
-    "controller.lr=0.001",
-    "train.epochs=12",
-)
-CONTROL_DIR = "random-control"
 
 
 def run_demo(run: RunDirectory, config: GalmConfig, device: torch.device) -> str:
     """Search, derive, retrain and evaluate, then retrain random heads with the same budget; a summary."""
-    heads = search_run(run, config, device)
-    searched = retrain_run(run, device)
     domain = config_domain(config)
+    heads = search_run(run, config, domain, device)
+    searched = retrain_run(run, domain, device)
     space = SearchSpace(config.space)
-    control_run = RunDirectory.create(run.path / CONTROL_DIR, to_mapping(config))
+    control_run = RunDirectory.create(run.control_dir, to_mapping(config))
     archs = resolve_architectures("random", domain.attribute_names, space, config.seed + 1)
     write_json(control_run.architectures_path, architectures_record(archs))
     retrain = config.retrain
@@ -43,7 +31,7 @@ def run_demo(run: RunDirectory, config: GalmConfig, device: torch.device) -> str
         control_run, domain, archs, config.space, retrain, config.seed, device, execution=config.execution
     )
     text = demo_summary(heads, searched, control, space)
-    atomic_write_bytes(run.path / "summary.md", text.encode("utf-8"))
+    atomic_write_bytes(run.summary_path, text.encode("utf-8"))
     return text
 
 

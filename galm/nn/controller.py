@@ -58,6 +58,7 @@ class Controller(nn.Module):
         hidden: int = 100,
         num_layers: int = 2,
         init_range: float = 0.1,
+        attribute_conditioned: bool = True,
     ) -> None:
         super().__init__()
         if n_attributes < 1:
@@ -71,6 +72,7 @@ class Controller(nn.Module):
         self.hidden = hidden
         self.num_layers = num_layers
         self.init_range = init_range
+        self.attribute_conditioned = bool(attribute_conditioned)
 
         # ARM: e_i (learnable, random) and W_θ (eq. 1 has no bias, so neither does this layer).
         self.attribute_embeddings = nn.Parameter(torch.empty(self.n_attributes, embedding_dim))
@@ -96,46 +98,24 @@ class Controller(nn.Module):
 
     # ----------------------------------------------------------------- ARM
     def attribute_representations(self, attribute_ids: Tensor | None = None) -> Tensor:
-        """ê_i = W_θ e_i (eq. 1) for the given attributes, or all of them: (m or N, arm_dim)."""
+        """ê_i = W_θ e_i (eq. 1) for the given attributes, or all of them: (m or N, arm_dim).
+
+        Without attribute conditioning every attribute reads the first embedding, so one shared
+        embedding conditions the policy and alone receives gradient.
+        """
         if attribute_ids is None:
-            return self.arm(self.attribute_embeddings)
-        return self.arm(self.attribute_embeddings[self._check_ids(attribute_ids)])
+            if self.attribute_conditioned:
+                return self.arm(self.attribute_embeddings)
+            attribute_ids = torch.arange(self.n_attributes, device=self.attribute_embeddings.device)
+        ids = self._check_ids(attribute_ids)
+        if not self.attribute_conditioned:
+            ids = torch.zeros_like(ids)
+        return self.arm(self.attribute_embeddings[ids])
 
     def cosine_similarity_matrix(self) -> Tensor:
         """Cosine similarity between the ARM representations of all attributes: (N, N)."""
         reps = F.normalize(self.attribute_representations(), dim=1)
         return reps @ reps.t()
-
-    def add_attributes(
-        self,
-        count: int,
-        init_from: Sequence[int | None] | None = None,
-        generator: torch.Generator | None = None,
-    ) -> list[int]:
-        """Append ``count`` attributes for transfer; returns their indices.
-
-        A new embedding is a copy of ``e_j`` where ``init_from`` gives an existing index j (the
-        most correlated pre-searched attribute), else uniform in [-init_range, init_range].
-        Existing embeddings are unchanged. This replaces the ``attribute_embeddings`` parameter,
-        so any optimiser holding it must be rebuilt (``ControllerTrainer.add_attributes`` does).
-        """
-        if count < 0:
-            raise ValueError(f"count must be >= 0, got {count}")
-        sources = list(init_from) if init_from is not None else [None] * count
-        if len(sources) != count:
-            raise ValueError(f"init_from has {len(sources)} entries for {count} new attributes")
-        old = self.attribute_embeddings.data
-        new = torch.empty(count, self.embedding_dim, dtype=old.dtype, device=old.device)
-        new.uniform_(-self.init_range, self.init_range, generator=generator)
-        for row, source in enumerate(sources):
-            if source is not None:
-                if not 0 <= int(source) < self.n_attributes:
-                    raise ValueError(f"init_from index {source} out of range for {self.n_attributes} attributes")
-                new[row] = old[int(source)]
-        first = self.n_attributes
-        self.attribute_embeddings = nn.Parameter(torch.cat([old, new], dim=0))
-        self.n_attributes += count
-        return list(range(first, self.n_attributes))
 
     # ---------------------------------------------------------------- MNAS
     def sample(

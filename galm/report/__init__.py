@@ -4,387 +4,50 @@ Every number comes from the run files: ``results.json`` (mAUC, per-attribute AUC
 ``architectures.json`` (Table 4), ``arm.json`` with ``transfer.json`` (Table 5, Fig. 5),
 ``metrics.jsonl`` and ``search_trace.json`` (search curves), and an experiment's ``cells/`` (Tables 2
 and 3, efficiency). A section whose inputs are missing says so.
+
+This package reads files only: it never imports the search, the networks or torch training code,
+so a report can be written where only the run directory is.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from galm.report.html import Figure, Section, Text, render_html, render_markdown
-from galm.report.tables import Table, experiment_tables, mean_std
-from galm.runs.atomic import atomic_write_bytes, read_json
-from galm.runs.metrics import read_metrics
+from galm.report.html import render_html, render_markdown
+from galm.report.inputs import (
+    ReportInputs,
+    SearchRunInfo,
+    attribute_domains,
+    domain_similarity,
+    gather_inputs,
+)
+from galm.report.sections import SECTION_TITLES, build_sections
+from galm.runs.atomic import atomic_write_bytes
+from galm.runs.directory import REPORT_FILE
 
 __all__ = [
     "SECTION_TITLES", "ReportInputs", "SearchRunInfo", "attribute_domains", "build_sections", "domain_similarity",
     "gather_inputs", "write_report",
 ]
 
-SECTION_TITLES = {
-    "comparison": "Comparison with baselines (Tables 2 and 3)",
-    "choices": "Design choices of the searched heads (Table 4)",
-    "correlated": "Correlated attributes of other domains (Table 5)",
-    "domains": "Domain correlation from ARM embeddings (Fig. 5)",
-    "curves": "Search curves",
-    "per_attribute": "Per-attribute AUC: searched network vs the strongest baseline",
-}
-MAX_CURVE_RUNS = 6
-MAX_TABLE5_ATTRIBUTES = 5
-TOP_CORRELATED = 3
-
-
-@dataclass
-class SearchRunInfo:
-    """A directory holding a GALM search (architectures.json, arm.json, metrics.jsonl, ...)."""
-
-    label: str
-    path: Path
-    scenario: str | None = None
-    seed: int | None = None
-
-
-@dataclass
-class ReportInputs:
-    """What a report reads: a single run, or an experiment's cell records and its GALM runs."""
-
-    root: Path
-    kind: str  # 'experiment' | 'run'
-    records: list[dict[str, Any]] = field(default_factory=list)
-    spec: Any = None
-    search_runs: list[SearchRunInfo] = field(default_factory=list)
-
-    def representative_runs(self) -> list[SearchRunInfo]:
-        """The lowest seed of each scenario (all runs for a single-run report)."""
-        chosen: dict[Any, SearchRunInfo] = {}
-        for run in sorted(self.search_runs, key=lambda r: (r.seed is None, r.seed or 0)):
-            chosen.setdefault(run.scenario, run)
-        return list(chosen.values())
-
-
-def gather_inputs(directory: str | Path) -> ReportInputs:
-    """Recognise an experiment directory (``cells/``) or a single run directory (``config.yaml``)."""
-    from galm.experiments.grid import SPEC_FILE, collect_cells, read_experiment_spec
-
-    root = Path(directory)
-    if not root.is_dir():
-        raise FileNotFoundError(f"no such directory: {root}")
-    if (root / "cells").is_dir() or (root / SPEC_FILE).is_file():
-        records = collect_cells(root)
-        runs = [SearchRunInfo(f"{r['scenario']}/galm/seed{r['seed']}", r["path"], r["scenario"], r["seed"])
-                for r in records if r["method"] == "galm" and r["status"] == "done"]
-        try:
-            spec = read_experiment_spec(root)
-        except Exception:  # noqa: BLE001 - an unreadable spec only loses the spec's ordering
-            spec = None
-        return ReportInputs(root, "experiment", records, spec, runs)
-    if (root / "config.yaml").is_file():
-        return ReportInputs(root, "run", search_runs=[SearchRunInfo(root.name, root)])
-    raise FileNotFoundError(f"{root} is neither an experiment directory (cells/) nor a run directory (config.yaml)")
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _read(path: Path) -> Any:
-    try:
-        return read_json(path) if path.is_file() else None
-    except (ValueError, OSError):
-        return None
-
-
-def _run_domain(path: Path) -> str:
-    for name in ("arm.json", "results.json"):
-        data = _read(path / name)
-        if isinstance(data, dict) and data.get("domain"):
-            return str(data["domain"])
-    try:
-        import yaml
-
-        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
-        data = config["data"]
-        return data["domain"] if data["source"] == "synthetic" else Path(data["source"]).name
-    except Exception:  # noqa: BLE001
-        return path.name
-
-
-def attribute_domains(path: Path, arm: dict[str, Any]) -> list[str]:
-    """The domain of every attribute of an ``arm.json``: source attributes of a transfer run belong
-    to its source domain, the searched ones to the run's domain; otherwise the name's prefix."""
-    names = arm["attribute_names"]
-    transfer = _read(path / "transfer.json")
-    if isinstance(transfer, dict) and "source_attributes" in transfer:
-        n_source = len(transfer["source_attributes"])
-        return [transfer["source_domain"] if i < n_source else arm.get("domain", "target") for i in range(len(names))]
-    searched = set(arm.get("searched", range(len(names))))
-    if len(searched) == len(names):
-        return [arm.get("domain", "domain")] * len(names)
-    return [name.split("_", 1)[0] for name in names]
-
-
-def domain_similarity(arm: dict[str, Any], domains: list[str]) -> tuple[list[str], np.ndarray]:
-    """Mean cosine similarity between the attributes of every pair of domains (self-pairs excluded)."""
-    labels = sorted(set(domains))
-    similarity = np.asarray(arm["cosine_similarity"], dtype=float)
-    index = np.asarray([labels.index(d) for d in domains])
-    matrix = np.full((len(labels), len(labels)), np.nan)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            block = similarity[np.ix_(index == i, index == j)]
-            if i == j:
-                block = block[~np.eye(block.shape[0], dtype=bool)]
-            if block.size:
-                matrix[i, j] = float(block.mean())
-    return labels, matrix
-
-
-def _arm_files(inputs: ReportInputs, runs: list[SearchRunInfo]) -> list[tuple[SearchRunInfo, dict, list[str]]]:
-    found = []
-    for run in runs:
-        arm = _read(run.path / "arm.json")
-        if isinstance(arm, dict) and "cosine_similarity" in arm:
-            found.append((run, arm, attribute_domains(run.path, arm)))
-    return found
-
-
-# --------------------------------------------------------------------------- sections
-
-
-def _comparison_section(inputs: ReportInputs) -> Section:
-    section = Section(SECTION_TITLES["comparison"])
-    if inputs.kind == "experiment":
-        if not inputs.records:
-            section.blocks.append(Text("No cells found under cells/: run `galm experiment` first."))
-            return section
-        section.blocks.extend(experiment_tables(inputs.records, inputs.spec))
-        return section
-    results = _read(inputs.root / "results.json")
-    section.blocks.append(Text(f"{inputs.root} is a single run: there is no comparison grid "
-                               "(run `galm experiment` for Tables 2 and 3)."))
-    if isinstance(results, dict) and "mauc" in results:
-        section.blocks.append(Table("This run", ["run", "domain", "mAUC (%)", "attributes scored"], [[
-            inputs.root.name, str(results.get("domain", "")), f"{100 * results['mauc']:.1f}",
-            str(len(results.get("per_attribute_auc", {})))]]))
-    else:
-        section.blocks.append(Text("results.json is missing: the run has not been retrained and scored."))
-    return section
-
-
-def _choices_section(inputs: ReportInputs) -> Section:
-    from galm.runs.architectures import architecture_from_record
-    from galm.runs.directory import RunDirectory
-    from galm.search.jobs import choice_frequencies, run_config
-    from galm.space.search_space import SearchSpace
-
-    section = Section(SECTION_TITLES["choices"])
-    pooled: dict[str, list] = defaultdict(list)
-    spaces: dict[str, SearchSpace] = {}
-    for run in inputs.search_runs:
-        data = _read(run.path / "architectures.json")
-        if not isinstance(data, dict):
-            continue
-        try:
-            space = SearchSpace(run_config(RunDirectory.open(run.path)).space)
-            archs = [architecture_from_record(v, f"{run.path}: {k}") for k, v in data.items()]
-        except Exception:  # noqa: BLE001 - a broken run is left out, not fatal
-            continue
-        domain = _run_domain(run.path)
-        spaces.setdefault(domain, space)
-        pooled[domain].extend(archs)
-    if not pooled:
-        section.blocks.append(Text("No architectures.json of a GALM search was found: Table 4 needs a finished search."))
-        return section
-    domains = sorted(pooled)
-    frequencies = {d: choice_frequencies(pooled[d], spaces[d]) for d in domains}
-    first = frequencies[domains[0]]
-    rows, bold = [], set()
-    for decision, choices in first.items():
-        start = len(rows)
-        for choice in choices:
-            rows.append([decision, choice, *[f"{100 * frequencies[d][decision].get(choice, 0.0):.1f}%" for d in domains]])
-        for k, d in enumerate(domains):
-            best = max(frequencies[d][decision].values())
-            for r, choice in enumerate(choices):
-                if frequencies[d][decision].get(choice, 0.0) == best:
-                    bold.add((start + r, 2 + k))
-    counts = ", ".join(f"{d}: {len(pooled[d])} heads" for d in domains)
-    section.blocks.append(Table(
-        "Table 4: frequency of each design choice per domain", ["decision", "choice", *domains], rows, bold,
-        note=f"Derived architectures of every GALM search, pooled over seeds and scenarios ({counts}); "
-             "the most frequent choice of each decision is in bold."))
-    return section
-
-
-def _correlated_section(inputs: ReportInputs) -> Section:
-    section = Section(SECTION_TITLES["correlated"])
-    rows = []
-    for run, arm, domains in _arm_files(inputs, inputs.representative_runs()):
-        if len(set(domains)) < 2:
-            continue
-        names = arm["attribute_names"]
-        similarity = np.asarray(arm["cosine_similarity"], dtype=float)
-        targets = list(arm.get("searched", range(len(names))))
-        other = {i: [j for j in range(len(names)) if domains[j] != domains[i]] for i in targets}
-        if len(targets) > MAX_TABLE5_ATTRIBUTES:
-            variance = {i: float(np.var(similarity[i, other[i]])) if other[i] else 0.0 for i in targets}
-            targets = sorted(targets, key=lambda i: -variance[i])[:MAX_TABLE5_ATTRIBUTES]
-        for i in targets:
-            best = sorted(other[i], key=lambda j: -similarity[i, j])[:TOP_CORRELATED]
-            rows.append([run.label, f"{names[i]} ({domains[i]})",
-                         ", ".join(f"{names[j]} [{domains[j]}] ({similarity[i, j]:.2f})" for j in best)])
-    if not rows:
-        section.blocks.append(Text("No arm.json holding attributes of several domains was found: Table 5 needs a "
-                                   "transfer run (its arm.json holds source and target attributes)."))
-        return section
-    section.blocks.append(Table(
-        "Table 5: most correlated attributes of other domains", ["run", "attribute (domain)",
-                                                                 f"top {TOP_CORRELATED} of other domains (cosine)"],
-        rows, note=f"ARM cosine similarity; up to {MAX_TABLE5_ATTRIBUTES} searched attributes per run (those whose "
-                   "similarities to other domains vary most), lowest seed of each scenario."))
-    return section
-
-
-def _domains_section(inputs: ReportInputs) -> Section:
-    from galm.report.plots import domain_heatmaps_png
-
-    section = Section(SECTION_TITLES["domains"])
-    sums: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for _, arm, domains in _arm_files(inputs, inputs.search_runs):
-        labels, matrix = domain_similarity(arm, domains)
-        for i, a in enumerate(labels):
-            for j, b in enumerate(labels):
-                if np.isfinite(matrix[i, j]):
-                    sums[(a, b)].append(matrix[i, j])
-    labels = sorted({a for a, _ in sums})
-    if len(labels) < 2:
-        section.blocks.append(Text("ARM embeddings of only one domain were found: the domain × domain correlation "
-                                   "needs a transfer run (its arm.json holds two domains)."))
-        if labels:
-            value = float(np.mean(sums[(labels[0], labels[0])]))
-            section.blocks.append(Text(f"Mean cosine similarity within {labels[0]}: {value:.3f}."))
-        return section
-    matrix = np.full((len(labels), len(labels)), np.nan)
-    for (a, b), values in sums.items():
-        matrix[labels.index(a), labels.index(b)] = float(np.mean(values))
-    rows = [[a, *["–" if not np.isfinite(v) else f"{v:.3f}" for v in matrix[i]]] for i, a in enumerate(labels)]
-    section.blocks.append(Table("Mean cosine similarity between domains (rows: target, columns: source)",
-                                ["domain", *labels], rows,
-                                note="Averaged over every GALM run's arm.json holding both domains; self-pairs excluded."))
-    section.blocks.append(Figure(domain_heatmaps_png(matrix, labels),
-                                 "Fig. 5: domain correlation, (a) same domain ignored, (b) with the same domain."))
-    return section
-
-
-def _curves_section(inputs: ReportInputs) -> Section:
-    from galm.report.plots import probabilities_png, search_curves_png
-
-    section = Section(SECTION_TITLES["curves"])
-    shown = 0
-    for run in inputs.representative_runs()[:MAX_CURVE_RUNS]:
-        metrics = run.path / "metrics.jsonl"
-        if not metrics.is_file():
-            continue
-        records = [r for r in read_metrics(metrics) if r.get("phase") == "controller"]
-        trace = (_read(run.path / "search_trace.json") or {}).get("reward_trace", [])
-        if not records and not trace:
-            continue
-        shown += 1
-        section.blocks.append(Figure(search_curves_png(records, trace, run.label),
-                                     f"{run.label}: reward, baseline and entropy per episode; reward per update."))
-        if any(k.startswith("p.") for r in records for k in r):
-            section.blocks.append(Figure(probabilities_png(records, run.label),
-                                         f"{run.label}: policy probability of each choice per episode."))
-        if records:
-            last = records[-1]
-            section.blocks.append(Text(
-                f"{run.label}: {len(records)} episodes logged, {len(trace)} controller updates; last episode reward "
-                f"{last.get('reward', float('nan')):.3f}, baseline {last.get('baseline', float('nan')):.3f}, "
-                f"entropy {last.get('entropy', float('nan')):.3f}."))
-    if not shown:
-        section.blocks.append(Text("No metrics.jsonl with controller records was found: search curves need a search run."))
-    return section
-
-
-def _per_attribute_section(inputs: ReportInputs) -> Section:
-    from galm.report.plots import per_attribute_png
-
-    section = Section(SECTION_TITLES["per_attribute"])
-    if inputs.kind == "run":
-        results = _read(inputs.root / "results.json")
-        if not isinstance(results, dict) or "per_attribute_auc" not in results:
-            section.blocks.append(Text("results.json is missing: no per-attribute AUC to show."))
-            return section
-        aucs = results["per_attribute_auc"]
-        section.blocks.append(Text("A single run has no baseline; its per-attribute AUC is shown alone."))
-        section.blocks.append(Table("Per-attribute AUC", ["attribute", "AUC"], [[k, f"{v:.3f}"] for k, v in aucs.items()]))
-        section.blocks.append(Figure(per_attribute_png(list(aucs), {"searched": list(aucs.values())}, inputs.root.name),
-                                     "Per-attribute AUC on the test classes."))
-        return section
-    done = [r for r in inputs.records if r["status"] == "done"]
-    from galm.report.tables import scenario_list
-
-    scenarios = [s["name"] for s in scenario_list(inputs.records, inputs.spec)]
-    for scenario in scenarios:
-        here = [r for r in done if r["scenario"] == scenario]
-        galm = [r["results"].get("per_attribute_auc", {}) for r in here if r["method"] == "galm"]
-        others = {m: mean_std([r["results"]["mauc"] for r in here if r["method"] == m])[0]
-                  for m in {r["method"] for r in here if r["method"] != "galm"}}
-        others = {m: v for m, v in others.items() if np.isfinite(v)}
-        if not galm or not others:
-            section.blocks.append(Text(f"{scenario}: needs finished galm cells and at least one other method."))
-            continue
-        strongest = max(others, key=others.get)
-        theirs = [r["results"].get("per_attribute_auc", {}) for r in here if r["method"] == strongest]
-        names = [n for n in galm[0] if all(n in g for g in galm) and all(n in t for t in theirs)]
-        ours_mean = [float(np.mean([g[n] for g in galm])) for n in names]
-        theirs_mean = [float(np.mean([t[n] for t in theirs])) for n in names]
-        rows, bold = [], set()
-        for r, (n, a, b) in enumerate(zip(names, ours_mean, theirs_mean)):
-            rows.append([n, f"{a:.3f}", f"{b:.3f}", f"{a - b:+.3f}"])
-            bold.add((r, 1 if a >= b else 2))
-        wins = sum(a > b for a, b in zip(ours_mean, theirs_mean))
-        section.blocks.append(Table(
-            f"{scenario}: galm vs {strongest}", ["attribute", "galm", strongest, "difference"], rows, bold,
-            note=f"Mean over {len(galm)} galm and {len(theirs)} {strongest} seeds; {strongest} is the non-GALM method "
-                 f"with the highest mean mAUC here ({100 * others[strongest]:.1f}%). GALM is better on {wins} of "
-                 f"{len(names)} attributes."))
-        section.blocks.append(Figure(per_attribute_png(names, {"galm": ours_mean, strongest: theirs_mean}, scenario),
-                                     f"{scenario}: per-attribute AUC, galm vs {strongest}."))
-    if not scenarios:
-        section.blocks.append(Text("No finished cells: nothing to compare per attribute."))
-    return section
-
-
-def build_sections(inputs: ReportInputs) -> list[Section]:
-    """Every report section, in order; a failing section is replaced by a note (never fatal)."""
-    sections = []
-    for key, builder in (("comparison", _comparison_section), ("choices", _choices_section),
-                         ("correlated", _correlated_section), ("domains", _domains_section),
-                         ("curves", _curves_section), ("per_attribute", _per_attribute_section)):
-        try:
-            sections.append(builder(inputs))
-        except Exception as error:  # noqa: BLE001 - one unreadable input must not lose the report
-            sections.append(Section(SECTION_TITLES[key], [Text(f"This section could not be built: "
-                                                               f"{type(error).__name__}: {error}")]))
-    return sections
-
 
 def write_report(directory: str | Path, out: str | Path | None = None) -> tuple[Path, Path]:
-    """Write ``report.html`` (self-contained) and ``report.md`` for a run or experiment directory."""
+    """Write ``report.html`` (self-contained) and ``report.md`` for a run or experiment directory.
+
+    The report names its directory by its folder name (or the experiment's name), never by an
+    absolute path, so a report can be shared.
+    """
     inputs = gather_inputs(directory)
-    html_path = Path(out) if out is not None else inputs.root / "report.html"
+    html_path = Path(out) if out is not None else inputs.root / REPORT_FILE
     md_path = html_path.with_suffix(".md")
-    name = inputs.spec.name if inputs.spec is not None else inputs.root.name
+    folder = inputs.root.resolve().name
+    name = inputs.spec["name"] if inputs.spec is not None else folder
     title = f"GALM report: {name}"
     if inputs.kind == "experiment":
         done = sum(r["status"] == "done" for r in inputs.records)
-        intro = f"Experiment directory {inputs.root}: {done} of {len(inputs.records)} cells finished."
+        intro = f"Experiment directory {folder}: {done} of {len(inputs.records)} cells finished."
     else:
-        intro = f"Run directory {inputs.root}."
+        intro = f"Run directory {folder}."
     sections = build_sections(inputs)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(html_path, render_html(title, intro, sections).encode("utf-8"))

@@ -8,7 +8,8 @@ import html
 import io
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -73,34 +74,40 @@ def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
     return float(np.mean(finite)), std, len(finite)
 
 
-def method_order(records: Sequence[dict[str, Any]], spec: Any = None) -> list[str]:
+def method_order(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] | None = None) -> list[str]:
     """Methods in the spec's order, then any others found in the records."""
-    order = list(spec.methods) if spec is not None else []
+    order = list(spec["methods"]) if spec is not None else []
     for record in records:
         if record["method"] not in order:
             order.append(record["method"])
     return order
 
 
-def scenario_list(records: Sequence[dict[str, Any]], spec: Any = None) -> list[dict[str, Any]]:
+def scenario_list(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Scenario descriptions (name, kind, domain | source, target) in the spec's order."""
     if spec is not None:
-        return [s.to_json() for s in spec.scenarios]
+        return [dict(s) for s in spec["scenarios"]]
     seen: dict[str, dict[str, Any]] = {}
     for record in records:
         seen.setdefault(record["scenario"], record["spec"]["scenario"])
     return list(seen.values())
 
 
+def domain_label(domain: str) -> str:
+    """A domain as tables name it: a synthetic name as it is, a prepared cache by its folder name
+    (never an absolute path), each part of a `+`-joined source alike."""
+    return "+".join(Path(part).name if "/" in part or "\\" in part else part for part in domain.split("+"))
+
+
 def _scenario_header(scenario: dict[str, Any]) -> str:
     if scenario["kind"] == "transfer":
-        return f"{scenario['name']} ({scenario['source']}→{scenario['target']})"
-    return f"{scenario['name']} ({scenario['domain']})"
+        return f"{scenario['name']} ({domain_label(scenario['source'])}→{domain_label(scenario['target'])})"
+    return f"{scenario['name']} ({domain_label(scenario['domain'])})"
 
 
-def _expected_seeds(records: Sequence[dict[str, Any]], spec: Any, method: str, scenario: str) -> int:
+def _expected_seeds(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] | None, method: str, scenario: str) -> int:
     if spec is not None:
-        return len(spec.seeds)
+        return len(spec["seeds"])
     return sum(1 for r in records if r["method"] == method and r["scenario"] == scenario)
 
 
@@ -109,7 +116,7 @@ def _maucs(records: Sequence[dict[str, Any]], method: str, scenario: str) -> lis
             if r["status"] == "done" and r["method"] == method and r["scenario"] == scenario]
 
 
-def comparison_table(records: Sequence[dict[str, Any]], spec: Any, kind: str, title: str) -> Table | None:
+def comparison_table(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] | None, kind: str, title: str) -> Table | None:
     """Rows methods, columns the scenarios of `kind`, cells mAUC (%) mean ± std over seeds; best bold."""
     scenarios = [s for s in scenario_list(records, spec) if s["kind"] == kind]
     if not scenarios:
@@ -144,7 +151,7 @@ def comparison_table(records: Sequence[dict[str, Any]], spec: Any, kind: str, ti
                  note="mAUC (%) on the test classes, mean ± sample std over seeds; best per column in bold.")
 
 
-def efficiency_table(records: Sequence[dict[str, Any]], spec: Any = None) -> Table:
+def efficiency_table(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] | None = None) -> Table:
     """Mean wall-clock seconds and architecture evaluations per method, by scenario kind."""
     methods = method_order(records, spec)
     rows = []
@@ -180,7 +187,7 @@ def failures_table(records: Sequence[dict[str, Any]]) -> Table | None:
     return Table("Cells without results", ["cell", "status", "error", "message"], rows)
 
 
-def experiment_tables(records: Sequence[dict[str, Any]], spec: Any = None) -> list[Table]:
+def experiment_tables(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] | None = None) -> list[Table]:
     """Table 2 (semantic), Table 3 (transfer), efficiency and, if any, failed cells."""
     tables = [
         comparison_table(records, spec, "semantic", "Table 2: semantic attribute learning (mAUC %, unseen classes)"),
@@ -191,7 +198,7 @@ def experiment_tables(records: Sequence[dict[str, Any]], spec: Any = None) -> li
     return [t for t in tables if t is not None]
 
 
-def results_csv(records: Sequence[dict[str, Any]], spec: Any = None) -> str:
+def results_csv(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] | None = None) -> str:
     """Wide CSV: one row per method, per scenario mAUC mean, std and number of seeds (mAUC in [0, 1])."""
     scenarios = scenario_list(records, spec)
     buffer = io.StringIO()

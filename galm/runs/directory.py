@@ -31,6 +31,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from galm.config.schema import GalmConfig
+from galm.config.typed import from_mapping
 from galm.runs.atomic import PathLike, atomic_write_bytes, atomic_write_json, read_json
 from galm.runs.provenance import start_record
 
@@ -176,6 +178,12 @@ class RunDirectory:
     @property
     def results_path(self) -> Path:
         return self.path / RESULTS_FILE
+
+    def config(self) -> GalmConfig:
+        """The resolved configuration the run was started with, checked."""
+        config = from_mapping(GalmConfig, self.config_mapping(), where="")
+        config.check()
+        return config
 
     def config_mapping(self) -> dict[str, Any]:
         """The resolved config recorded for this run."""

@@ -72,22 +72,6 @@ class RewardBaseline:
                 self.values[slot] = reward
                 self.initialised[slot] = True
 
-    def add_attributes(self, count: int, init_from: Sequence[int | None] | None = None) -> None:
-        """Grow by ``count`` attributes; per attribute, each copies ``init_from``'s baseline or starts unseen."""
-        sources = list(init_from) if init_from is not None else [None] * count
-        if len(sources) != count:
-            raise ValueError(f"init_from has {len(sources)} entries for {count} new attributes")
-        if self.per_attribute:
-            new_values = torch.zeros(count, dtype=torch.float64)
-            new_ready = torch.zeros(count, dtype=torch.bool)
-            for row, source in enumerate(sources):
-                if source is not None:
-                    new_values[row] = self.values[int(source)]
-                    new_ready[row] = self.initialised[int(source)]
-            self.values = torch.cat([self.values, new_values])
-            self.initialised = torch.cat([self.initialised, new_ready])
-        self.n_attributes += count
-
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume the baseline."""
         return {
@@ -140,13 +124,17 @@ class ControllerTrainer:
         baseline: RewardBaseline | None = None,
         grad_clip: float | None = 5.0,
         entropy_weight: float = 0.0,
+        parameters: Sequence[nn.Parameter] | None = None,
     ) -> None:
+        """`parameters` restricts the update to some of the controller's weights (a transfer's
+        embedding warm-up fits only the new embeddings); default: all of them."""
         self.controller = controller
         self.lr = lr
         self.baseline = baseline if baseline is not None else RewardBaseline()
         self.grad_clip = grad_clip
         self.entropy_weight = entropy_weight
-        self.optimizer = torch.optim.Adam(controller.parameters(), lr=lr)
+        self.parameters = list(parameters) if parameters is not None else list(controller.parameters())
+        self.optimizer = torch.optim.Adam(self.parameters, lr=lr)
 
     def step(
         self,
@@ -168,7 +156,7 @@ class ControllerTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = self.grad_clip if self.grad_clip is not None else float("inf")
-        grad_norm = nn.utils.clip_grad_norm_(self.controller.parameters(), max_norm)
+        grad_norm = nn.utils.clip_grad_norm_(self.parameters, max_norm)
         self.optimizer.step()
         self.baseline.update(attribute_ids, rewards.detach())
         return {
@@ -179,18 +167,6 @@ class ControllerTrainer:
             "entropy": float(entropy.detach().mean()),
             "grad_norm": float(grad_norm),
         }
-
-    def add_attributes(self, count: int, init_from: Sequence[int | None] | None = None) -> list[int]:
-        """Grow controller and baseline for transfer, and rebuild Adam keeping the state of unchanged parameters."""
-        before = dict(self.controller.named_parameters())
-        old_optimizer = self.optimizer
-        new_ids = self.controller.add_attributes(count, init_from)
-        self.baseline.add_attributes(count, init_from)
-        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=self.lr)
-        for name, param in self.controller.named_parameters():
-            if before.get(name) is param and param in old_optimizer.state:
-                self.optimizer.state[param] = old_optimizer.state[param]
-        return new_ids
 
     def state_dict(self) -> dict[str, Any]:
         """A copy of the optimiser and baseline state (the controller's weights are in its own state_dict)."""

@@ -1,8 +1,12 @@
 """Generalisation (section 3.5.2): reuse a finished search for attributes it has never seen.
 
-The target's attributes are appended after the source attributes in one index space: the
-controller and the supernet keep every source weight, the source heads and embeddings stay
-fixed, and only the new attributes are searched, on the target domain's data.
+The target's attributes are appended after the source attributes in one index space, and only
+the new attributes are searched, on the target domain's data. The controller and the supernet
+start from every source weight. What stays fixed: the source attributes' head weights (restored
+after every step) and their embeddings e_i (never sampled, so they get no gradient). What keeps
+training on the target: the shared trunk, the ARM layer W_θ, the LSTM and its output layers. So the
+source attributes' ARM representations ê_i = W_θ e_i and their policies move with the controller,
+while their heads and embeddings do not.
 
 How a new attribute finds the searched attribute it starts from (the paper leaves this open),
 chosen by ``transfer.init``. Whichever is chosen, its embedding (hence its architecture under the
@@ -39,25 +43,22 @@ domain's images, and on the benchmark it found planted partners no better than c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from galm.config.schema import TransferConfig
+from galm.config.schema import GalmConfig, TransferConfig
+from galm.config.typed import ConfigError
 from galm.data.domain import AttributeDomain
 from galm.engine.batches import sequential_batches
 from galm.runs.atomic import read_json
 from galm.runs.directory import RunDirectory
+from galm.search.phases import controller_step, shared_step
 from galm.search.probe import domain_probe_weights, probe_images, probe_similarity
-from galm.search.reinforce import reinforce_loss
-from galm.search.rewards import head_rewards
-from galm.search.state import GalmSearch
+from galm.search.reinforce import ControllerTrainer
+from galm.search.state import SearchState
 from galm.training.evaluate import pairwise_auc
-
-if TYPE_CHECKING:
-    from galm.config.schema import GalmConfig
 
 
 @dataclass
@@ -72,7 +73,7 @@ class NearestSource:
         return {"nearest_source": self.source, "similarity": self.similarity}
 
 
-def load_source_state(search: GalmSearch, state: dict[str, Any]) -> None:
+def load_source_state(search: SearchState, state: dict[str, Any]) -> None:
     """Copy a finished search's weights into the leading (source) rows of a larger search."""
     n_source = len(search.frozen)
     if list(state["attribute_names"]) != search.attribute_names[:n_source]:
@@ -99,42 +100,30 @@ def load_source_state(search: GalmSearch, state: dict[str, Any]) -> None:
     search.freeze_source_heads()
 
 
-def warm_up_embeddings(search: GalmSearch, config: TransferConfig) -> None:
-    """Fit only the new attributes' embeddings against validation rewards (controller frozen)."""
+def warm_up_embeddings(search: SearchState, config: TransferConfig) -> None:
+    """Fit only the new attributes' embeddings against validation rewards (rest of the controller
+    frozen): phase-1 steps for the new heads, then phase-2 steps whose update moves the embeddings."""
     for _ in range(config.warmup_shared_steps):
-        search.shared_step_once()
+        shared_step(search)
     controller = search.controller
     frozen = [p for name, p in controller.named_parameters() if name != "attribute_embeddings"]
+    trainer = ControllerTrainer(
+        controller, config.warmup_lr, search.trainer.baseline, grad_clip=None, entropy_weight=0.0,
+        parameters=[controller.attribute_embeddings],
+    )
+    ids = search.active_ids()
     for param in frozen:
         param.requires_grad_(False)
-    optimizer = torch.optim.Adam([controller.attribute_embeddings], lr=config.warmup_lr)
-    ids = torch.as_tensor(search.active, dtype=torch.long, device=search.device)
     try:
         for _ in range(config.warmup_controller_steps):
-            sample = controller.sample(ids, generator=search.sampling)
-            batch = search.val_order.next()
-            images = search.batch_images(batch, augment=False)
-            logits = search.head_logits(images, ids, search._decode(sample))
-            rewards = head_rewards(logits, search.batch_labels(batch, ids), search.config.reward)
-            usable = ~torch.isnan(rewards)
-            if not usable.any():
-                continue
-            rewards = rewards[usable].to(sample.log_prob)
-            baseline = search.trainer.baseline.value(ids[usable], default=rewards).to(sample.log_prob)
-            loss = reinforce_loss(sample.log_prob[usable], rewards, baseline)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            search.trainer.baseline.update(ids[usable], rewards.detach())
-            search.controller_step += 1
-            search.record_reward(float(rewards.mean()))
+            controller_step(search, ids, trainer)
     finally:
         for param in frozen:
             param.requires_grad_(True)
 
 
 @torch.no_grad()
-def nearest_sources(search: GalmSearch, similarity: torch.Tensor | None = None) -> list[int]:
+def nearest_sources(search: SearchState, similarity: torch.Tensor | None = None) -> list[int]:
     """For each new attribute, the index of the most similar searched attribute.
 
     ``similarity`` (n_new, n_searched) defaults to cosine similarity in ARM space. A new attribute
@@ -152,7 +141,7 @@ def nearest_sources(search: GalmSearch, similarity: torch.Tensor | None = None) 
 
 
 @torch.no_grad()
-def initialise_from_sources(search: GalmSearch, sources: list[int], copy_head_weights: bool) -> list[float]:
+def initialise_from_sources(search: SearchState, sources: list[int], copy_head_weights: bool) -> list[float]:
     """Copy each chosen source attribute's embedding (and head weights) to its new attribute.
 
     Returns the cosine similarity, before copying, between each new attribute and its source.
@@ -175,25 +164,43 @@ def initialise_from_sources(search: GalmSearch, sources: list[int], copy_head_we
 
 
 def source_checkpoint(source: RunDirectory) -> dict[str, Any]:
-    path = source.path / "checkpoints" / "search.pt"
+    """The finished search state of the source run."""
+    path = source.search_checkpoint_path
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the source must be a finished `galm search` run")
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def build_transfer(
-    source: RunDirectory, source_config: GalmConfig, target_config: GalmConfig,
-    target_domain: AttributeDomain, device: torch.device,
-) -> GalmSearch:
-    """A search over source + target attributes on the target's data, with the source weights loaded."""
+CONTROLLER_SHAPE_KEYS = ("embedding_dim", "arm_dim", "hidden", "num_layers", "attribute_conditioned")
+
+
+def check_transfer_config(source: RunDirectory, source_config: GalmConfig, target_config: GalmConfig) -> None:
+    """Refuse target settings that the source's weights fix: the space and the controller's shape.
+    Other controller settings (lr, baseline, entropy bonus, clipping) are the target's own."""
     if source_config.space != target_config.space:
-        raise ValueError(
+        raise ConfigError(
             f"the target's space settings differ from the source run {source.path}'s; "
             "transfer needs the same search space (use --set space.* to match)"
         )
+    changed = [key for key in CONTROLLER_SHAPE_KEYS
+               if getattr(source_config.controller, key) != getattr(target_config.controller, key)]
+    if changed:
+        raise ConfigError(
+            f"controller.{changed[0]} differs from the source run {source.path}'s "
+            f"({getattr(source_config.controller, changed[0])!r}); the source's controller weights fix "
+            f"{', '.join('controller.' + k for k in CONTROLLER_SHAPE_KEYS)}"
+        )
+
+
+def build_transfer(
+    source: RunDirectory, source_config: GalmConfig, target_config: GalmConfig,
+    target_domain: AttributeDomain, device: torch.device,
+) -> SearchState:
+    """A search over source + target attributes on the target's data, with the source weights loaded."""
+    check_transfer_config(source, source_config, target_config)
     state = source_checkpoint(source)
-    search = GalmSearch(
-        target_domain, source_config.space, target_config.search, source_config.controller,
+    search = SearchState(
+        target_domain, target_config.space, target_config.search, target_config.controller,
         target_config.seed, device, source_attributes=state["attribute_names"],
         execution=target_config.execution,
     )
@@ -201,7 +208,7 @@ def build_transfer(
     return search
 
 
-def probe_similarity_matrix(search: GalmSearch, source_domain: AttributeDomain) -> torch.Tensor:
+def probe_similarity_matrix(search: SearchState, source_domain: AttributeDomain) -> torch.Tensor:
     """(n_new, n_searched) similarity of trunk-feature probes (new on target images, searched on source images)."""
     n_source = len(search.frozen)
     names = search.attribute_names
@@ -214,7 +221,7 @@ def probe_similarity_matrix(search: GalmSearch, source_domain: AttributeDomain) 
 
 
 @torch.no_grad()
-def head_agreement_matrix(search: GalmSearch) -> torch.Tensor:
+def head_agreement_matrix(search: SearchState) -> torch.Tensor:
     """(n_new, n_searched) 2 AUC - 1 of each searched attribute's head (greedy architecture, source
     weights, inference mode) on the target's training images against each new attribute's labels.
 
@@ -222,7 +229,7 @@ def head_agreement_matrix(search: GalmSearch) -> torch.Tensor:
     """
     n_source = len(search.frozen)
     ids = torch.arange(n_source, device=search.device)
-    archs = search._decode(search.controller.sample(ids, greedy=True))
+    archs = search.decode(search.controller.sample(ids, greedy=True))
     indices = probe_images(search.domain, search.seed)
     scores = torch.cat([
         search.head_logits(search.batch_images(batch, augment=False), ids, archs).cpu()
@@ -233,7 +240,7 @@ def head_agreement_matrix(search: GalmSearch) -> torch.Tensor:
 
 
 def start_transfer(
-    search: GalmSearch, config: TransferConfig, source_domain: AttributeDomain | None = None
+    search: SearchState, config: TransferConfig, source_domain: AttributeDomain | None = None
 ) -> list[NearestSource]:
     """Initialise every new attribute (nearest searched attribute by warm-up or probes, or random).
 
@@ -287,11 +294,7 @@ def final_reward(trace: list[float], window: int = 10) -> float:
 
 
 def read_transfer_record(run: RunDirectory) -> dict[str, Any]:
-    path = run.path / "transfer.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {run.path} is not a `galm transfer` run")
-    return read_json(path)
-
-
-def source_run_path(record: dict[str, Any]) -> Path:
-    return Path(record["source_run"])
+    """``transfer.json`` of a transfer run."""
+    if not run.is_transfer():
+        raise FileNotFoundError(f"{run.transfer_path} is missing: {run.path} is not a `galm transfer` run")
+    return read_json(run.transfer_path)

@@ -12,7 +12,7 @@ from galm.nn.network import FixedNetwork
 from galm.runs.atomic import write_json
 from galm.runs.directory import RunDirectory
 from galm.runs.metrics import MetricsLogger
-from galm.runs.model_file import save_model
+from galm.runs.model_file import load_model, save_model
 from galm.space.search_space import Architecture
 from galm.training.evaluate import AucReport
 from galm.training.train import evaluate_network, train_network
@@ -51,4 +51,17 @@ def train_and_evaluate(
         **(extra_results or {}),
     }
     write_json(run.results_path, results)
+    return report
+
+
+def evaluate_run(run: RunDirectory, domain: AttributeDomain, split: str, device: torch.device) -> AucReport:
+    """Score a run's trained network on one split and record it as `results-<split>.json`."""
+    config = run.config()
+    if not run.model_path.is_file():
+        raise FileNotFoundError(f"{run.model_path} is missing: run `galm retrain` (or `galm train`) first")
+    net, names = load_model(run.model_path)
+    if names != list(domain.attribute_names):
+        raise ValueError(f"{run.model_path} was trained for other attributes than domain {domain.name!r} has")
+    report = evaluate_network(net, domain, split, config.train.eval_batch_size, device)
+    write_json(run.split_results_path(split), {**report.to_json(), "domain": domain.name})
     return report

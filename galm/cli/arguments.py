@@ -1,0 +1,51 @@
+"""Arguments shared by the commands that train: --config, --preset, --set, --out, and what they resolve to."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from galm.config import GalmConfig, read_config
+from galm.config.presets import PRESETS
+from galm.config.typed import to_mapping
+from galm.engine.device import configure_threads
+from galm.engine.seeding import seed_everything
+from galm.runs.directory import RunDirectory
+
+
+def add_preset_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS),
+        help="named configuration, applied after --config and before --set: 'demo' (minutes on a CPU) or 'paper' "
+        "(251 attributes at 224x224, the paper's budget; see configs/paper.yaml)",
+    )
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML file with settings (see configs/default.yaml)")
+    add_preset_argument(parser)
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one setting, e.g. --set train.epochs=5 --set space.resolution=224 (repeatable)",
+    )
+    parser.add_argument("--out", type=Path, help="run directory to create (default: runs/<command>-<time>)")
+
+
+def prepare_process(config: GalmConfig) -> None:
+    """Thread count and seeds of this process, from the run's settings."""
+    configure_threads(config.threads)
+    seed_everything(config.seed)
+
+
+def load_config(args: argparse.Namespace, defaults: tuple[str, ...] = ()) -> GalmConfig:
+    """The configuration of --config / --preset / --set (after `defaults`), with the process set up."""
+    config = read_config(args.config, [*defaults, *args.overrides])
+    prepare_process(config)
+    return config
+
+
+def new_run_directory(args: argparse.Namespace, config: GalmConfig) -> RunDirectory:
+    """--out, or runs/<command>-<time>; an existing non-empty directory is refused."""
+    path = args.out or Path("runs") / f"{args.command}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return RunDirectory.create(path, to_mapping(config))

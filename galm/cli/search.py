@@ -1,0 +1,168 @@
+"""`galm search`, `galm transfer`, `galm derive`, `galm retrain`: the search jobs of a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from galm.cli.arguments import (
+    add_config_arguments,
+    load_config,
+    new_run_directory,
+    prepare_process,
+)
+from galm.cli.printing import print_heads, print_nearest, print_report
+from galm.config import config_from_mapping
+from galm.config.typed import to_mapping
+from galm.data.domain import AttributeDomain
+from galm.data.sources import config_domain, domain_overrides
+from galm.engine.device import resolve_device
+from galm.experiments.spec import read_scenarios
+from galm.runs.directory import RunDirectory
+from galm.search.jobs import derive_run, retrain_run, search_run, transfer_run
+from galm.search.transfer import read_transfer_record
+
+
+def register(commands: Any) -> None:
+    search = commands.add_parser(
+        "search",
+        help="run the GALM search (Algorithm 1) and derive one architecture per attribute",
+        description="Alternate training of the shared weights and of the ARM + MNAS controller by "
+        "REINFORCE, checkpointing after every episode; then derive the final architectures "
+        "(architectures.json) and the ARM attribute similarities (arm.json).",
+    )
+    add_config_arguments(search)
+    search.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue a stopped search from its last checkpoint (its config is reused)")
+    search.add_argument("--retrain", action="store_true",
+                        help="also retrain the derived network on train+val and score it on the test split")
+
+    transfer = commands.add_parser(
+        "transfer",
+        help="search unseen attributes (another domain) starting from a finished search (section 3.5.2)",
+        description="Append the target domain's attributes to a finished search, initialise each from its "
+        "most similar searched attribute (the one whose trained head best ranks the new attribute's "
+        "training labels; transfer.init=warmup|probe|random choose otherwise), and "
+        "search only the new attributes. The target run starts from the source run's configuration; "
+        "--config/--set change it (the space and the controller's sizes must stay the source's). "
+        "--scenarios runs several transfers listed in a YAML file.",
+    )
+    transfer.add_argument("--source", type=Path, metavar="RUN_DIR", help="a finished `galm search` run")
+    transfer.add_argument("--target", help="a synthetic domain name (syn1, syn2, ...) or a prepared domain directory")
+    add_config_arguments(transfer)
+    transfer.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped transfer run")
+    transfer.add_argument("--retrain", action="store_true", help="also retrain and score the target network")
+    transfer.add_argument("--scenarios", type=Path, metavar="YAML",
+                          help="a list of {name, source, target, set: [key=value, ...]}; runs go under --out")
+
+    derive = commands.add_parser("derive", help="derive the final architectures again from a search checkpoint")
+    derive.add_argument("run", type=Path, metavar="RUN_DIR")
+    derive.add_argument("--method", choices=("argmax", "best_of_k"), help="default: the run's search.derive")
+    derive.add_argument("--samples", type=int, help="k for best_of_k (default: the run's search.derive_samples)")
+
+    retrain = commands.add_parser(
+        "retrain", help="train the derived network from scratch on train+val, then score it on the test split"
+    )
+    retrain.add_argument("run", type=Path, metavar="RUN_DIR")
+
+
+def _retrain_and_print(run: RunDirectory, domain: AttributeDomain, device: torch.device, title: str) -> None:
+    print_report(retrain_run(run, domain, device), title)
+
+
+def command_search(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        if args.config is not None or args.overrides:
+            raise ValueError("--resume continues a run with its own config.yaml; --config and --set are not allowed")
+        run = RunDirectory.open(args.resume)
+        config = run.config()
+        prepare_process(config)
+        domain = config_domain(config)
+        RunDirectory.create(run.path, to_mapping(config), exist_ok=True)  # records the resume in run.json
+    else:
+        config = load_config(args)
+        domain = config_domain(config)  # fails on bad data before the run directory exists
+        run = new_run_directory(args, config)
+    device = resolve_device(config.device)
+    print(f"galm search: run directory {run.path} on {device}")
+    heads = search_run(run, config, domain, device, resume=args.resume is not None)
+    print_heads(heads)
+    print(f"architectures: {run.architectures_path}")
+    if args.retrain:
+        _retrain_and_print(run, domain, device, "Searched network, retrained on train+val")
+    return 0
+
+
+def _transfer_once(source_dir: Path, target: str, overrides: list[str], config_file: Path | None,
+                   out: Path | None, retrain: bool) -> None:
+    source = RunDirectory.open(source_dir)
+    config = config_from_mapping(source.config_mapping(), config_file, [*overrides, *domain_overrides(target)])
+    prepare_process(config)
+    domain = config_domain(config)  # fails on bad data before the run directory exists
+    path = out or Path("runs") / f"transfer-{time.strftime('%Y%m%d-%H%M%S')}"
+    run = RunDirectory.create(path, to_mapping(config))
+    device = resolve_device(config.device)
+    print(f"galm transfer: {source.path} -> {target}; run directory {run.path} on {device}")
+    heads, nearest = transfer_run(run, source, config, domain, device)
+    _print_transfer(run, heads, nearest, domain, device, retrain)
+
+
+def _print_transfer(run, heads, nearest, domain: AttributeDomain, device: torch.device, retrain: bool) -> None:
+    print_heads(heads)
+    print_nearest(nearest)
+    print(f"architectures: {run.architectures_path}")
+    if retrain:
+        _retrain_and_print(run, domain, device, "Transferred network, retrained on train+val")
+
+
+def command_transfer(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        if args.config is not None or args.overrides or args.source or args.target:
+            raise ValueError("--resume continues a run with its own settings; give no other options")
+        run = RunDirectory.open(args.resume)
+        config = run.config()
+        prepare_process(config)
+        source = RunDirectory.open(read_transfer_record(run)["source_run"])
+        domain = config_domain(config)
+        device = resolve_device(config.device)
+        heads, nearest = transfer_run(run, source, config, domain, device, resume=True)
+        _print_transfer(run, heads, nearest, domain, device, args.retrain)
+        return 0
+    if args.scenarios is not None:
+        scenarios = read_scenarios(args.scenarios)
+        root = args.out or Path("runs") / f"transfer-{time.strftime('%Y%m%d-%H%M%S')}"
+        for scenario in scenarios:
+            print(f"\n=== scenario {scenario.name} ===")
+            _transfer_once(Path(scenario.source), scenario.target, [*scenario.overrides, *args.overrides],
+                           args.config, root / scenario.name, args.retrain)
+        return 0
+    if args.source is None or args.target is None:
+        raise ValueError("galm transfer needs --source RUN_DIR and --target DOMAIN (or --scenarios / --resume)")
+    _transfer_once(args.source, args.target, args.overrides, args.config, args.out, args.retrain)
+    return 0
+
+
+def command_derive(args: argparse.Namespace) -> int:
+    run = RunDirectory.open(args.run)
+    config = run.config()
+    heads = derive_run(run, config_domain(config), resolve_device(config.device), args.method, args.samples)
+    print_heads(heads)
+    print(f"architectures: {run.architectures_path}")
+    return 0
+
+
+def command_retrain(args: argparse.Namespace) -> int:
+    run = RunDirectory.open(args.run)
+    config = run.config()
+    prepare_process(config)
+    _retrain_and_print(run, config_domain(config), resolve_device(config.device), "Searched network, retrained")
+    print(f"results: {run.results_path}")
+    return 0
+
+
+COMMANDS = {"search": command_search, "transfer": command_transfer, "derive": command_derive,
+            "retrain": command_retrain}
