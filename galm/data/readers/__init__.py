@@ -7,6 +7,11 @@ folder and the listed image files exist (it never decodes images: ``prepare`` do
 
 The xlsa17 feature files are not an image format and are not in ``READERS``: use
 :func:`read_xlsa17_features` (a :class:`FeatureDomain`) and :func:`xlsa17_class_split`.
+
+What the readers share: ``format_error`` (the error and builders naming file, line or field),
+``dataset_files`` (root, annotation files, image folders, listed images), ``text_tables``
+(whitespace-separated text files), ``mat_files`` (MATLAB v5 files), ``class_names`` (matching
+class names across sources) and ``splits`` (choosing the unseen test classes).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from galm.data.readers.apy import read_apy
 from galm.data.readers.awa import read_awa
 from galm.data.readers.celeba import read_celeba
 from galm.data.readers.cub import read_cub
-from galm.data.readers.errors import DatasetFormatError
+from galm.data.readers.format_error import DatasetFormatError
 from galm.data.readers.sun import read_sun
 from galm.data.readers.xlsa17 import (
     AttSplits,

@@ -29,17 +29,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from galm.data.domain import class_split
-from galm.data.readers.errors import (
-    DatasetFormatError,
-    field_error,
-    load_mat,
-    mat_key,
-    mat_numeric,
-    mat_strings,
-    match_class_names,
-    read_name_list,
-    require_file,
-)
+from galm.data.readers.class_names import match_class_names
+from galm.data.readers.dataset_files import require_file
+from galm.data.readers.format_error import DatasetFormatError, field_error
+from galm.data.readers.mat_files import load_mat, mat_key, mat_numeric, mat_strings
+from galm.data.readers.text_tables import read_name_list
 
 LOC_KEYS = ("trainval_loc", "train_loc", "val_loc", "test_seen_loc", "test_unseen_loc")
 _CLASS_LIST_FILES = ("trainclasses1.txt", "valclasses1.txt", "trainvalclasses.txt", "testclasses.txt")
