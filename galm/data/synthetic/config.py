@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from galm.data.domain import LABEL_LEVELS
+from galm.data.labelled import LABEL_LEVELS
 
 SHARED_CUE_MODES = ("rotate", "keep", "same")
 
