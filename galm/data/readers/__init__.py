@@ -6,7 +6,8 @@ folder and the listed image files exist (it never decodes images: ``prepare`` do
 :class:`DatasetFormatError` (a ValueError) naming the file, line or field when its input is wrong.
 
 The xlsa17 feature files are not an image format and are not in ``READERS``: use
-:func:`read_xlsa17_features` (a :class:`FeatureDomain`) and :func:`xlsa17_class_split`.
+:func:`read_xlsa17_features` (a :class:`~galm.data.feature_set.FeatureSet`) and
+:func:`xlsa17_class_split`.
 
 What the readers share: ``format_error`` (the error and builders naming file, line or field),
 ``dataset_files`` (root, annotation files, image folders, listed images), ``text_tables``
@@ -27,7 +28,6 @@ from galm.data.readers.format_error import DatasetFormatError
 from galm.data.readers.sun import read_sun
 from galm.data.readers.xlsa17 import (
     AttSplits,
-    FeatureDomain,
     read_att_splits,
     read_test_classes,
     read_xlsa17_features,
@@ -38,7 +38,6 @@ __all__ = [
     "READERS",
     "AttSplits",
     "DatasetFormatError",
-    "FeatureDomain",
     "get_reader",
     "read_apy",
     "read_att_splits",
