@@ -1,9 +1,10 @@
 """Readers for the public attribute benchmarks' shipped layouts; each returns a RawDomain.
 
-``READERS`` maps a format name to its reader; every reader takes the dataset root as its first
-argument and keyword options after it, parses the annotation files, checks that the image
-folder and the listed image files exist (it never decodes images: ``prepare`` does), and raises
-:class:`DatasetFormatError` (a ValueError) naming the file, line or field when its input is wrong.
+``READERS`` maps a format name to its reader (:func:`galm.data.prepare.get_reader` looks one up,
+'table' included). Every reader takes the dataset root as its first argument and keyword options
+after it, parses the annotation files, checks that the image folder and the listed image files
+exist (it never decodes images: ``prepare`` does), and raises :class:`DatasetFormatError` (a
+ValueError) naming the file, line or field when its input is wrong.
 
 The xlsa17 feature files are not an image format and are not in ``READERS``: use
 :func:`read_xlsa17_features` (a :class:`~galm.data.feature_set.FeatureSet`) and
@@ -38,7 +39,6 @@ __all__ = [
     "READERS",
     "AttSplits",
     "DatasetFormatError",
-    "get_reader",
     "read_apy",
     "read_att_splits",
     "read_awa",
@@ -58,10 +58,3 @@ READERS: dict[str, Callable[..., RawDomain]] = {
     "celeba": read_celeba,
 }
 
-
-def get_reader(name: str) -> Callable[..., RawDomain]:
-    """The reader registered under ``name``; ValueError listing the known names otherwise."""
-    try:
-        return READERS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset format {name!r}; known formats: {sorted(READERS)}") from None
