@@ -299,11 +299,9 @@ def test_features_from_exported_module(tmp_path, tiny_domain) -> None:
 
 
 def test_features_from_xlsa17_adapter() -> None:
-    from galm.data.readers.xlsa17 import FeatureDomain
-
     fs = linear_feature_set(n_classes=5, n_test=2, per_class=4)
     att = np.random.default_rng(0).random((5, fs.n_attributes)).astype(np.float32)
-    fd = FeatureDomain(
+    fd = FeatureSet(
         name="tiny",
         features=fs.features,
         labels=fs.labels,

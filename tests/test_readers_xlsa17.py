@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import scipy.io
 
+from galm.data.feature_set import FeatureSet
 from galm.data.readers import (
     DatasetFormatError,
-    FeatureDomain,
     read_att_splits,
     read_test_classes,
     read_xlsa17_features,
@@ -64,7 +64,7 @@ def write_xlsa17(folder: Path, *, train_val: bool = True, labels: np.ndarray = L
 def test_features_domain(tmp_path: Path) -> None:
     folder = write_xlsa17(tmp_path / "AWA2")
     domain = read_xlsa17_features(folder)
-    assert isinstance(domain, FeatureDomain)
+    assert isinstance(domain, FeatureSet)
     assert domain.features.shape == (24, 5) and domain.features.dtype == np.float32
     assert domain.class_names == CLASSES and domain.attribute_names == ["attribute_000", "attribute_001", "attribute_002"]
     assert domain.class_index.tolist() == (LABELS - 1).tolist()

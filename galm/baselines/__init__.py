@@ -6,7 +6,7 @@
 * **ALE**: a bilinear image-class compatibility trained with a ranking loss; attribute scores
   from the learned map into attribute space (:class:`~galm.baselines.ale.ALE`).
 
-Each takes a :class:`~galm.baselines.features.FeatureSet` (features from a galm run's trunk, a
+Each takes a :class:`~galm.data.feature_set.FeatureSet` (features from a galm run's trunk, a
 local torch module, or xlsa17's ResNet-101 features), fits on training splits of seen classes and
 scores the images of unseen test classes; :func:`evaluate_baseline` returns the
 :class:`~galm.training.evaluate.AucReport` (per-attribute AUC, mAUC) galm's own networks are judged by.
@@ -21,13 +21,13 @@ from galm.baselines.dap import DAP
 from galm.baselines.features import (
     AttributeBaseline,
     ConstantAttributeWarning,
-    FeatureSet,
     class_attribute_matrix,
     features_from_module,
     features_from_run,
     features_from_xlsa17,
 )
 from galm.baselines.iap import IAP
+from galm.data.feature_set import FeatureSet
 from galm.training.evaluate import AucReport
 
 __all__ = [

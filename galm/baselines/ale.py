@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from galm.baselines.features import AttributeBaseline, FeatureSet, training_class_matrix
+from galm.baselines.features import AttributeBaseline, training_class_matrix
+from galm.data.feature_set import FeatureSet
 
 __all__ = ["ALE", "ALE_LOSSES", "ale_loss"]
 

@@ -25,7 +25,8 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
-from galm.baselines.features import AttributeBaseline, FeatureSet
+from galm.baselines.features import AttributeBaseline
+from galm.data.feature_set import FeatureSet
 
 __all__ = ["DAP", "DAP_KINDS"]
 

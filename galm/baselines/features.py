@@ -1,7 +1,7 @@
 """Fixed image features for the classical baselines (DAP, IAP, ALE), and the class-attribute matrix.
 
-A :class:`FeatureSet` is an :class:`~galm.data.domain.AttributeDomain` with the images replaced by
-one feature vector per image. Three sources fill one:
+A :class:`~galm.data.feature_set.FeatureSet` holds a domain's labels, classes and splits with one
+feature vector per image in place of the image. Three sources fill one:
 
 * :func:`features_from_run`: the shared trunk (Conv-1..3) of a finished galm run's ``model.pt``,
   Conv-3 globally average-pooled (optionally also max-pooled and concatenated);
@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -26,11 +25,11 @@ import numpy as np
 import torch
 
 from galm.data.domain import AttributeDomain
+from galm.data.feature_set import FeatureSet
 from galm.engine.batches import images_to_tensor, sequential_batches
 from galm.runs.directory import MODEL_FILE, RunDirectory
 
 __all__ = [
-    "FeatureSet",
     "POOLINGS",
     "features_from_run",
     "features_from_module",
@@ -38,131 +37,12 @@ __all__ = [
     "class_attribute_matrix",
     "extract_features",
     "load_local_module",
-    "with_splits",
     "AttributeBaseline",
     "ConstantAttributeWarning",
     "training_class_matrix",
 ]
 
 POOLINGS = ("avg", "avgmax")
-
-
-@dataclass(eq=False)
-class FeatureSet:
-    """Per-image features (N, D) with the attribute labels, classes and splits of their domain."""
-
-    features: np.ndarray
-    labels: np.ndarray
-    attribute_names: list[str]
-    class_index: np.ndarray
-    class_names: list[str]
-    splits: dict[str, np.ndarray]
-    class_attributes: np.ndarray | None = None
-    name: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.features = np.ascontiguousarray(self.features, dtype=np.float32)
-        self.labels = np.asarray(self.labels, dtype=np.float32)
-        self.attribute_names = list(self.attribute_names)
-        self.class_index = np.asarray(self.class_index, dtype=np.int64)
-        self.class_names = list(self.class_names)
-        self.splits = {k: np.asarray(v, dtype=np.int64) for k, v in self.splits.items()}
-        if self.class_attributes is not None:
-            self.class_attributes = np.asarray(self.class_attributes, dtype=np.float32)
-        self.validate()
-
-    @property
-    def n_images(self) -> int:
-        return int(self.features.shape[0])
-
-    @property
-    def n_features(self) -> int:
-        return int(self.features.shape[1])
-
-    @property
-    def n_attributes(self) -> int:
-        return len(self.attribute_names)
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-    def validate(self) -> None:
-        """Check shapes and ranges; raise ValueError naming the field at fault."""
-        n = self.features.shape[0] if self.features.ndim == 2 else -1
-        if self.features.ndim != 2:
-            raise ValueError(f"features must be (N, D), got shape {self.features.shape}")
-        if not np.all(np.isfinite(self.features)):
-            raise ValueError("features must be finite")
-        a = len(self.attribute_names)
-        if self.labels.shape != (n, a):
-            raise ValueError(f"labels must have shape (n_images, n_attributes) = {(n, a)}, got {self.labels.shape}")
-        known = self.labels[~np.isnan(self.labels)]
-        if np.any((known != 0) & (known != 1)):
-            raise ValueError("labels must be 0, 1 or NaN")
-        if self.class_index.shape != (n,):
-            raise ValueError(f"class_index must have shape ({n},), got {self.class_index.shape}")
-        c = len(self.class_names)
-        if n and (self.class_index.min() < 0 or self.class_index.max() >= c):
-            raise ValueError(f"class_index values must lie in [0, {c})")
-        if self.class_attributes is not None and self.class_attributes.shape != (c, a):
-            raise ValueError(
-                f"class_attributes must have shape (n_classes, n_attributes) = {(c, a)}, got {self.class_attributes.shape}"
-            )
-        for key, idx in self.splits.items():
-            if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= n)):
-                raise ValueError(f"splits[{key!r}] must be a 1-D array of indices in [0, {n})")
-
-    def split(self, name: str) -> np.ndarray:
-        """Image indices of split ``name``."""
-        if name not in self.splits:
-            raise ValueError(f"feature set {self.name!r} has no split {name!r}; available: {sorted(self.splits)}")
-        return self.splits[name]
-
-    def indices(self, splits: str | Sequence[str]) -> np.ndarray:
-        """Sorted union of the image indices of one or several splits."""
-        names = [splits] if isinstance(splits, str) else list(splits)
-        if not names:
-            raise ValueError("at least one split name is needed")
-        return np.unique(np.concatenate([self.split(s) for s in names])).astype(np.int64)
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write an ``.npz`` (no pickles) that :meth:`load` reads back."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, Any] = {
-            "features": self.features,
-            "labels": self.labels,
-            "attribute_names": np.array(self.attribute_names, dtype=str),
-            "class_index": self.class_index,
-            "class_names": np.array(self.class_names, dtype=str),
-            "name": np.array(self.name, dtype=str),
-            "split_names": np.array(sorted(self.splits), dtype=str),
-        }
-        for key, idx in self.splits.items():
-            arrays[f"split__{key}"] = idx
-        if self.class_attributes is not None:
-            arrays["class_attributes"] = self.class_attributes
-        with open(path, "wb") as handle:
-            np.savez(handle, **arrays)
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "FeatureSet":
-        """Read a file written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            splits = {str(k): data[f"split__{k}"] for k in data["split_names"]}
-            return cls(
-                features=data["features"],
-                labels=data["labels"],
-                attribute_names=[str(s) for s in data["attribute_names"]],
-                class_index=data["class_index"],
-                class_names=[str(s) for s in data["class_names"]],
-                splits=splits,
-                class_attributes=data["class_attributes"] if "class_attributes" in data.files else None,
-                name=str(data["name"]),
-            )
 
 
 def _from_domain(domain: AttributeDomain, features: np.ndarray, metadata: dict[str, Any]) -> FeatureSet:
@@ -176,6 +56,7 @@ def _from_domain(domain: AttributeDomain, features: np.ndarray, metadata: dict[s
         splits=domain.splits,
         class_attributes=domain.class_attributes,
         name=domain.name,
+        label_level=domain.label_level,
         metadata={"label_level": domain.label_level, **metadata},
     )
 
@@ -310,34 +191,26 @@ def features_from_module(
     return _from_domain(domain, features, {"source": "module", "module": str(module_path)})
 
 
-def features_from_xlsa17(feature_domain: Any, class_attributes: str = "continuous") -> FeatureSet:
-    """A FeatureSet from an xlsa17 :class:`~galm.data.readers.xlsa17.FeatureDomain`.
+def features_from_xlsa17(feature_set: FeatureSet, class_attributes: str = "continuous") -> FeatureSet:
+    """The xlsa17 features (:func:`~galm.data.readers.xlsa17.read_xlsa17_features`) with the class
+    attribute matrix a baseline should use.
 
     ``class_attributes='continuous'`` keeps the shipped ``att`` matrix (what ALE was published
     with); ``'binary'`` uses the binarised class rows that also form the image labels (the DAP/IAP
     setting); ``'none'`` drops the matrix so :func:`class_attribute_matrix` derives it from the
     training labels. All splits are kept ('train', 'val', 'test', 'trainval', 'test_seen').
     """
-    fd = feature_domain
+    fs = feature_set
     if class_attributes == "continuous":
-        matrix = fd.class_attributes
+        matrix = fs.class_attributes
     elif class_attributes == "binary":
-        matrix = _per_class_mean(fd.labels, fd.class_index, len(fd.class_names), np.arange(fd.n_images))
+        matrix = _per_class_mean(fs.labels, fs.class_index, fs.n_classes, np.arange(fs.n_images))
     elif class_attributes == "none":
         matrix = None
     else:
         raise ValueError(f"class_attributes must be 'continuous', 'binary' or 'none', got {class_attributes!r}")
-    return FeatureSet(
-        features=fd.features,
-        labels=fd.labels,
-        attribute_names=fd.attribute_names,
-        class_index=fd.class_index,
-        class_names=fd.class_names,
-        splits=fd.splits,
-        class_attributes=matrix,
-        name=fd.name,
-        metadata={"source": "xlsa17", "label_level": fd.label_level, "class_attributes": class_attributes},
-    )
+    metadata = {"source": "xlsa17", "label_level": fs.label_level, "class_attributes": class_attributes}
+    return dataclasses.replace(fs, class_attributes=matrix, metadata=metadata)
 
 
 def _per_class_mean(labels: np.ndarray, class_index: np.ndarray, n_classes: int, rows: np.ndarray) -> np.ndarray:
@@ -367,11 +240,6 @@ def class_attribute_matrix(feature_set: FeatureSet, splits: Sequence[str] = ("tr
         return feature_set.class_attributes
     rows = feature_set.indices(splits)
     return _per_class_mean(feature_set.labels, feature_set.class_index, feature_set.n_classes, rows)
-
-
-def with_splits(feature_set: FeatureSet, splits: dict[str, np.ndarray]) -> FeatureSet:
-    """A copy sharing the arrays but with other splits."""
-    return dataclasses.replace(feature_set, splits=splits)
 
 
 # --- the interface every baseline shares -------------------------------------------------------

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from galm.baselines.features import AttributeBaseline, FeatureSet, training_class_matrix
+from galm.baselines.features import AttributeBaseline, training_class_matrix
+from galm.data.feature_set import FeatureSet
 
 __all__ = ["IAP"]
 

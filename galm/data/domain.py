@@ -1,54 +1,52 @@
-"""One attribute domain: images, attribute labels, classes and unseen-class splits.
+"""One prepared attribute domain: decoded images with their labels, classes and unseen-class splits.
 
 Every reader (class-level AwA labels, aPY crops, image-level SUN/CUB labels, CelebA,
-a custom CSV, the synthetic generator) fills an :class:`AttributeDomain`. A domain saves
+a custom CSV) and the synthetic generator ends in an :class:`AttributeDomain`: the labels,
+classes and splits of :class:`~galm.data.labelled.LabelledSplits` plus the images. A domain saves
 to a prepared cache directory (``images.npy`` plus small label and split files) that
 opens again with the images memory-mapped, so loading costs nothing whatever its size.
+Also here: :func:`class_split` and :func:`choose_test_classes`, which make unseen-class splits.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
 import uuid
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from galm.data.labelled import SPLIT_NAMES, LabelledSplits
 from galm.runs.atomic import sync_handle, sync_path
 
+__all__ = [
+    "DOMAIN_FILE",
+    "FORMAT_VERSION",
+    "SPLIT_NAMES",  # defined in galm.data.labelled; named here too for the modules importing it from here
+    "AttributeDomain",
+    "choose_test_classes",
+    "class_split",
+]
+
 FORMAT_VERSION = 1
-SPLIT_NAMES = ("train", "val", "test")
-LABEL_LEVELS = ("class", "image")
 DOMAIN_FILE = "domain.json"
 _COPY_ROWS = 1024
 
 
-@dataclass(eq=False)
-class AttributeDomain:
-    """Images of one attribute domain with their labels, classes and unseen-class splits."""
+@dataclass(eq=False, kw_only=True)
+class AttributeDomain(LabelledSplits):
+    """Images of one attribute domain with their labels, classes and unseen-class splits.
 
-    name: str
+    The labels, names, classes and splits, their checks and lookups are :class:`LabelledSplits`';
+    this adds the decoded (N, R, R, 3) uint8 images and the prepared cache they save to.
+    """
+
     images: np.ndarray
-    labels: np.ndarray
-    attribute_names: list[str]
-    class_index: np.ndarray
-    class_names: list[str]
-    splits: dict[str, np.ndarray]
-    class_attributes: np.ndarray | None = None
-    label_level: str = "image"
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.attribute_names = list(self.attribute_names)
-        self.class_names = list(self.class_names)
-        self.splits = dict(self.splits)
-        self.validate()
 
     @property
     def n_images(self) -> int:
@@ -56,63 +54,13 @@ class AttributeDomain:
         return int(self.images.shape[0])
 
     @property
-    def n_attributes(self) -> int:
-        """Number of attributes A."""
-        return len(self.attribute_names)
-
-    @property
-    def n_classes(self) -> int:
-        """Number of classes C."""
-        return len(self.class_names)
-
-    @property
     def resolution(self) -> int:
         """Side of the square working images in pixels."""
         return int(self.images.shape[1])
 
-    def validate(self) -> None:
-        """Check every field's shape, dtype and consistency; raise ValueError naming the field."""
-        _check_name(self.name)
+    def _validate_items(self) -> None:
+        """Images are (N, R, R, 3) uint8."""
         _check_images(self.images)
-        n = self.n_images
-        _check_unique_names(self.attribute_names, "attribute_names")
-        _check_unique_names(self.class_names, "class_names")
-        _check_labels(self.labels, n, self.n_attributes)
-        _check_class_index(self.class_index, n, self.n_classes)
-        _check_class_attributes(self.class_attributes, self.n_classes, self.n_attributes)
-        if self.label_level not in LABEL_LEVELS:
-            raise ValueError(f"label_level must be one of {LABEL_LEVELS}, got {self.label_level!r}")
-        _check_splits(self.splits, self.class_index, n)
-        _check_metadata(self.metadata)
-
-    def split(self, name: str) -> np.ndarray:
-        """Image indices of split ``name`` ('train', 'val' or 'test')."""
-        if name not in self.splits:
-            raise ValueError(f"domain {self.name!r} has no split {name!r}; available: {sorted(self.splits)}")
-        return self.splits[name]
-
-    def split_classes(self, name: str) -> np.ndarray:
-        """Sorted class ids present in split ``name``."""
-        return np.unique(self.class_index[self.split(name)])
-
-    def with_splits(self, splits: dict[str, np.ndarray]) -> "AttributeDomain":
-        """A copy sharing the arrays but with other splits (validated)."""
-        return dataclasses.replace(self, splits={k: np.asarray(v, dtype=np.int64) for k, v in splits.items()})
-
-    def subset_attributes(self, names: Sequence[str]) -> "AttributeDomain":
-        """A copy keeping only the attributes ``names``, in that order."""
-        position = {n: i for i, n in enumerate(self.attribute_names)}
-        missing = [n for n in names if n not in position]
-        if missing:
-            raise ValueError(f"attribute_names of domain {self.name!r} lack {missing}")
-        columns = np.array([position[n] for n in names], dtype=np.int64)
-        class_attributes = None if self.class_attributes is None else self.class_attributes[:, columns]
-        return dataclasses.replace(
-            self,
-            labels=np.ascontiguousarray(self.labels[:, columns]),
-            attribute_names=list(names),
-            class_attributes=class_attributes,
-        )
 
     def save(self, directory: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write the prepared cache atomically: a sibling temp dir is filled, fsynced, then renamed."""
@@ -245,12 +193,6 @@ def _sorted_indices(parts: list[np.ndarray]) -> np.ndarray:
 # --- validation -------------------------------------------------------------------------------
 
 
-def _check_name(name: object) -> None:
-    """The domain name is a non-empty string."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
-
-
 def _check_images(images: object) -> None:
     """Images are (N, H, W, 3) uint8 with H == W."""
     if not isinstance(images, np.ndarray):
@@ -260,84 +202,6 @@ def _check_images(images: object) -> None:
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8, got {images.dtype}")
 
-
-def _check_unique_names(names: list[str], field_name: str) -> None:
-    """Names are non-empty strings, each appearing once."""
-    if not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f"{field_name} must be non-empty strings")
-    seen: set[str] = set()
-    duplicates = sorted({n for n in names if n in seen or seen.add(n)})
-    if duplicates:
-        raise ValueError(f"{field_name} must be unique, duplicated: {duplicates[:10]}")
-
-
-def _check_labels(labels: object, n: int, a: int) -> None:
-    """Labels are (N, A) float32 holding only 0, 1 or NaN."""
-    if not isinstance(labels, np.ndarray) or labels.shape != (n, a):
-        shape = getattr(labels, "shape", None)
-        raise ValueError(f"labels must have shape (n_images, n_attributes) = {(n, a)}, got {shape}")
-    if labels.dtype != np.float32:
-        raise ValueError(f"labels must be float32, got {labels.dtype}")
-    bad = ~(np.isnan(labels) | (labels == 0.0) | (labels == 1.0))
-    if bad.any():
-        example = labels[bad][0]
-        raise ValueError(f"labels must be 0.0, 1.0 or NaN; {int(bad.sum())} values are not (e.g. {example})")
-
-
-def _check_class_index(class_index: object, n: int, c: int) -> None:
-    """Class index is (N,) int64 within [0, C)."""
-    if not isinstance(class_index, np.ndarray) or class_index.shape != (n,):
-        shape = getattr(class_index, "shape", None)
-        raise ValueError(f"class_index must have shape (n_images,) = {(n,)}, got {shape}")
-    if class_index.dtype != np.int64:
-        raise ValueError(f"class_index must be int64, got {class_index.dtype}")
-    if n and (class_index.min() < 0 or class_index.max() >= c):
-        raise ValueError(f"class_index values must lie in [0, {c}) (len(class_names))")
-
-
-def _check_class_attributes(class_attributes: object, c: int, a: int) -> None:
-    """Class attributes, when present, are a (C, A) float32 matrix."""
-    if class_attributes is None:
-        return
-    if not isinstance(class_attributes, np.ndarray) or class_attributes.shape != (c, a):
-        shape = getattr(class_attributes, "shape", None)
-        raise ValueError(f"class_attributes must have shape (n_classes, n_attributes) = {(c, a)}, got {shape}")
-    if class_attributes.dtype != np.float32:
-        raise ValueError(f"class_attributes must be float32, got {class_attributes.dtype}")
-
-
-def _check_splits(splits: dict[str, np.ndarray], class_index: np.ndarray, n: int) -> None:
-    """Splits hold sorted unique in-range indices, are disjoint, and keep test classes unseen."""
-    missing = [s for s in SPLIT_NAMES if s not in splits]
-    if missing:
-        raise ValueError(f"splits must contain {list(SPLIT_NAMES)}; missing {missing}")
-    for key, idx in splits.items():
-        if not isinstance(idx, np.ndarray) or idx.ndim != 1 or idx.dtype != np.int64:
-            raise ValueError(f"splits[{key!r}] must be a 1-D int64 array")
-        if idx.size > 1 and not (np.diff(idx) > 0).all():
-            raise ValueError(f"splits[{key!r}] must be sorted and unique")
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise ValueError(f"splits[{key!r}] indices must lie in [0, {n})")
-    for i, first in enumerate(SPLIT_NAMES):
-        for second in SPLIT_NAMES[i + 1 :]:
-            common = np.intersect1d(splits[first], splits[second])
-            if common.size:
-                raise ValueError(f"splits {first!r} and {second!r} overlap in {common.size} images")
-    test_classes = np.unique(class_index[splits["test"]])
-    for seen in ("train", "val"):
-        leaked = np.intersect1d(test_classes, class_index[splits[seen]])
-        if leaked.size:
-            raise ValueError(f"splits[{seen!r}] contains test classes {leaked.tolist()[:10]} (test classes must be unseen)")
-
-
-def _check_metadata(metadata: object) -> None:
-    """Metadata is a JSON-serialisable dict."""
-    if not isinstance(metadata, dict):
-        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
-    try:
-        json.dumps(metadata)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"metadata must be JSON-serialisable: {error}") from None
 
 
 # --- cache files ------------------------------------------------------------------------------

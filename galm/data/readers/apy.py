@@ -28,17 +28,14 @@ import numpy as np
 
 from galm.data.domain import class_split
 from galm.data.raw import RawDomain
-from galm.data.readers.errors import (
-    DatasetFormatError,
+from galm.data.readers.dataset_files import (
     check_files_exist,
     first_image_dir,
-    iter_lines,
-    line_error,
-    parse_int,
-    read_name_list,
     require_root,
     resolve,
 )
+from galm.data.readers.format_error import DatasetFormatError, line_error
+from galm.data.readers.text_tables import iter_lines, parse_int, read_name_list
 
 N_ATTRIBUTES = 64
 VOC_CANDIDATES = ("VOC2008/JPEGImages", "VOCdevkit/VOC2008/JPEGImages", "JPEGImages")

@@ -21,20 +21,21 @@ import numpy as np
 
 from galm.data.domain import choose_test_classes, class_split
 from galm.data.raw import RawDomain
-from galm.data.readers.errors import (
-    DatasetFormatError,
+from galm.data.readers.class_names import match_class_names
+from galm.data.readers.dataset_files import (
     check_files_exist,
     first_image_dir,
-    line_error,
     list_images,
-    match_class_names,
-    read_matrix,
-    read_name_list,
-    read_numbered_names,
     require_root,
     resolve,
 )
+from galm.data.readers.format_error import DatasetFormatError, line_error
 from galm.data.readers.splits import listed_or_seeded_test_classes
+from galm.data.readers.text_tables import (
+    read_matrix,
+    read_name_list,
+    read_numbered_names,
+)
 
 IMAGE_DIR_CANDIDATES = ("JPEGImages", "images")
 

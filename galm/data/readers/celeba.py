@@ -22,17 +22,15 @@ from typing import Any
 import numpy as np
 
 from galm.data.raw import RawDomain
-from galm.data.readers.errors import (
-    DatasetFormatError,
+from galm.data.readers.dataset_files import (
     check_files_exist,
     find_file,
     first_image_dir,
-    iter_lines,
-    line_error,
-    parse_int,
     require_root,
     resolve,
 )
+from galm.data.readers.format_error import DatasetFormatError, line_error
+from galm.data.readers.text_tables import iter_lines, parse_int
 
 POOL_NAMES = ["train_pool", "test_pool"]
 

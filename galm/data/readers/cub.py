@@ -35,20 +35,21 @@ import numpy as np
 
 from galm.data.domain import class_split
 from galm.data.raw import RawDomain
-from galm.data.readers.errors import (
-    DatasetFormatError,
+from galm.data.readers.dataset_files import (
     check_files_exist,
     first_image_dir,
-    line_error,
-    parse_float,
-    parse_int,
-    read_id_table,
-    read_text,
     require_file,
     require_root,
     resolve,
 )
+from galm.data.readers.format_error import DatasetFormatError, line_error
 from galm.data.readers.splits import listed_or_seeded_test_classes
+from galm.data.readers.text_tables import (
+    parse_float,
+    parse_int,
+    read_id_table,
+    read_text,
+)
 
 LABEL_SOURCES = ("auto", "image", "class")
 SPLITS = ("classes", "official")

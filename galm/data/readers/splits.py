@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from galm.data.domain import choose_test_classes
-from galm.data.readers.errors import DatasetFormatError, resolve
+from galm.data.readers.dataset_files import resolve
+from galm.data.readers.format_error import DatasetFormatError
 from galm.data.readers.xlsa17 import read_test_classes
 
 

@@ -23,17 +23,14 @@ import numpy as np
 
 from galm.data.domain import class_split
 from galm.data.raw import RawDomain
-from galm.data.readers.errors import (
+from galm.data.readers.dataset_files import (
     check_files_exist,
-    field_error,
     first_image_dir,
-    load_mat,
-    mat_key,
-    mat_numeric,
-    mat_strings,
     require_root,
     resolve,
 )
+from galm.data.readers.format_error import field_error
+from galm.data.readers.mat_files import load_mat, mat_key, mat_numeric, mat_strings
 from galm.data.readers.splits import listed_or_seeded_test_classes
 
 DEFAULT_TEST_FRACTION = 107 / 717

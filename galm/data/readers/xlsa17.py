@@ -4,7 +4,11 @@
   matrices ``att`` / ``original_att`` (stored A x C; returned C x A) and the 1-based ``*_loc``
   image indices (returned 0-based).
 * :func:`read_xlsa17_features` adds ``res101.mat`` (``features`` 2048 x N, ``labels`` N x 1,
-  1-based) and returns a :class:`FeatureDomain` for classical feature-based baselines.
+  1-based) and returns a :class:`~galm.data.feature_set.FeatureSet` for the classical
+  feature-based baselines: labels are the binarised class attribute rows of each image's class
+  (0/1/NaN), ``class_attributes`` the shipped continuous ``att`` matrix (C, A), and ``splits``
+  holds 'train', 'val', 'test' (unseen classes) and also 'trainval' and 'test_seen' (seen-class
+  test images, for generalised zero-shot evaluation).
 * :func:`xlsa17_class_split` names the proposed split's train / val / test classes, usable as
   the split definition of the image readers (their ``split_file=`` option, via
   :func:`read_test_classes`).
@@ -22,24 +26,19 @@ distorts comparisons across classes. xlsa17 carries no attribute names: they are
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from galm.data.domain import class_split
-from galm.data.readers.errors import (
-    DatasetFormatError,
-    field_error,
-    load_mat,
-    mat_key,
-    mat_numeric,
-    mat_strings,
-    match_class_names,
-    read_name_list,
-    require_file,
-)
+from galm.data.feature_set import FeatureSet
+from galm.data.readers.class_names import match_class_names
+from galm.data.readers.dataset_files import require_file
+from galm.data.readers.format_error import DatasetFormatError, field_error
+from galm.data.readers.mat_files import load_mat, mat_key, mat_numeric, mat_strings
+from galm.data.readers.text_tables import read_name_list
 
 LOC_KEYS = ("trainval_loc", "train_loc", "val_loc", "test_seen_loc", "test_unseen_loc")
 _CLASS_LIST_FILES = ("trainclasses1.txt", "valclasses1.txt", "trainvalclasses.txt", "testclasses.txt")
@@ -67,33 +66,6 @@ class AttSplits:
     def has_train_val(self) -> bool:
         """True when the file carries the separate ``train_loc`` / ``val_loc`` arrays."""
         return "train" in self.locs and "val" in self.locs
-
-
-@dataclass
-class FeatureDomain:
-    """Pre-extracted image features with class-level attribute labels and the proposed splits.
-
-    ``labels`` are the binarised class attribute rows of each image's class (0/1/NaN);
-    ``class_attributes`` is the shipped continuous ``att`` matrix (C, A). ``splits`` holds
-    'train', 'val', 'test' (unseen classes) and also 'trainval' and 'test_seen' (seen-class
-    test images, for generalised zero-shot evaluation).
-    """
-
-    name: str
-    features: np.ndarray
-    labels: np.ndarray
-    attribute_names: list[str]
-    class_index: np.ndarray
-    class_names: list[str]
-    splits: dict[str, np.ndarray]
-    class_attributes: np.ndarray
-    image_files: list[str] = field(default_factory=list)
-    label_level: str = "class"
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_images(self) -> int:
-        return int(self.features.shape[0])
 
 
 def read_att_splits(path: str | os.PathLike[str]) -> AttSplits:
@@ -157,7 +129,7 @@ def read_xlsa17_features(
     val_fraction: float = 0.2,
     seed: int = 0,
     name: str | None = None,
-) -> FeatureDomain:
+) -> FeatureSet:
     """Features, binarised class labels and the proposed splits from one xlsa17 dataset folder.
 
     ``directory`` holds ``att_splits.mat`` and ``res101.mat`` (either may be given explicitly).
@@ -224,7 +196,7 @@ def read_xlsa17_features(
     }
     if "test_seen" in splits.locs:
         out_splits["test_seen"] = np.unique(splits.locs["test_seen"]).astype(np.int64)
-    return FeatureDomain(
+    return FeatureSet(
         name=name or directory.name or "xlsa17",
         features=np.ascontiguousarray(feats, dtype=np.float32),
         labels=class_labels[class_index],
@@ -234,6 +206,7 @@ def read_xlsa17_features(
         splits=out_splits,
         class_attributes=splits.att,
         image_files=image_files,
+        label_level="class",
         metadata=metadata,
     )
 
