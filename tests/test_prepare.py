@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import galm.data.prepare as prepare_module
+import galm.data.prepare.build as build_module
 from galm.data.collection import DomainCollection, open_collection
 from galm.data.domain import AttributeDomain, class_split
 from galm.data.prepare import (
@@ -207,7 +207,7 @@ def test_existing_foreign_directory_is_kept_unless_overwrite(tmp_path: Path) -> 
 def test_interrupted_prepare_leaves_no_cache_and_keeps_an_older_one(tmp_path: Path, monkeypatch) -> None:
     table = make_table(tmp_path)
     out = tmp_path / "cache"
-    real = prepare_module._decode_one
+    real = build_module.decode_one
     calls = {"n": 0}
 
     def flaky(task):
@@ -216,15 +216,15 @@ def test_interrupted_prepare_leaves_no_cache_and_keeps_an_older_one(tmp_path: Pa
             raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(prepare_module, "_decode_one", flaky)
+    monkeypatch.setattr(build_module, "decode_one", flaky)
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset("table", table, out, resolution=8)
     assert not out.exists() and list(tmp_path.glob(".cache*")) == []
-    monkeypatch.setattr(prepare_module, "_decode_one", real)
+    monkeypatch.setattr(build_module, "decode_one", real)
     prepare_dataset("table", table, out, resolution=8)
     before = read_manifest(out)
     calls["n"] = 0
-    monkeypatch.setattr(prepare_module, "_decode_one", flaky)
+    monkeypatch.setattr(build_module, "decode_one", flaky)
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset("table", table, out, resolution=16)
     assert read_manifest(out) == before and open_prepared(out).resolution == 8
@@ -232,7 +232,7 @@ def test_interrupted_prepare_leaves_no_cache_and_keeps_an_older_one(tmp_path: Pa
 
 
 def test_two_workers_match_one(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(prepare_module, "MIN_IMAGES_PER_WORKER", 4)
+    monkeypatch.setattr(build_module, "MIN_IMAGES_PER_WORKER", 4)
     table = make_table(tmp_path, n_classes=2, per_class=6, size=(64, 48))
     (tmp_path / "img" / "c1_3.png").write_bytes(b"broken")
     one = prepare_dataset("table", table, tmp_path / "one", resolution=8, workers=1)
