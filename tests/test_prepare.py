@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 import galm.data.prepare.build as build_module
+import galm.data.prepare.integrity as integrity_module
 from galm.data.collection import DomainCollection, open_collection
 from galm.data.domain import AttributeDomain, class_split
 from galm.data.prepare import (
@@ -298,3 +300,70 @@ def test_large_jpeg_draft_and_exif_orientation(tmp_path: Path) -> None:
     top, bottom = domain.images[1, 1, 4].astype(int), domain.images[1, 6, 4].astype(int)
     assert np.abs(top - RED).max() < 40 and np.abs(bottom - BLUE).max() < 40
     assert (domain.images[1, :, 0] == PAD_VALUE).all()
+
+
+def test_truncated_images_are_detected_and_rebuilt(tmp_path: Path) -> None:
+    table = make_table(tmp_path)
+    out = tmp_path / "cache"
+    prepare_dataset("table", table, out, resolution=8)
+    images = out / "images.npy"
+    size = images.stat().st_size
+    with open(images, "r+b") as handle:
+        handle.truncate(size - 100)
+    report = prepare_dataset("table", table, out, resolution=8)
+    assert not report.reused and f"images.npy is {size - 100} bytes, the manifest records {size}" in report.reason
+    assert "cache files damaged" in report.summary()
+    assert open_prepared(out).images.shape == (16, 8, 8, 3)
+    assert prepare_dataset("table", table, out, resolution=8).reused
+
+
+def test_a_changed_byte_is_detected_by_the_checksum(tmp_path: Path) -> None:
+    table = make_table(tmp_path)
+    out = tmp_path / "cache"
+    prepare_dataset("table", table, out, resolution=8)
+    files = read_manifest(out)["files"]
+    assert set(files) == {"images.npy", "labels.npy", "class_index.npy", "splits.npz", "domain.json", "images.txt"}
+    assert files["images.npy"]["size"] == (out / "images.npy").stat().st_size and "sha256" in files["images.npy"]
+    images = out / "images.npy"
+    data = bytearray(images.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    images.write_bytes(bytes(data))
+    report = prepare_dataset("table", table, out, resolution=8)
+    assert not report.reused and "images.npy: contents differ from the manifest's sha256" in report.reason
+    (out / "labels.npy").unlink()
+    assert "labels.npy is missing" in prepare_dataset("table", table, out, resolution=8).reason
+
+
+def test_large_files_get_a_sampled_checksum(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(integrity_module, "FULL_DIGEST_BYTES", 1024)
+    table = make_table(tmp_path)
+    out = tmp_path / "cache"
+    prepare_dataset("table", table, out, resolution=16)
+    record = read_manifest(out)["files"]["images.npy"]
+    assert "sampled_sha256" in record and "sha256" not in record
+    assert read_manifest(out)["files"]["labels.npy"].keys() == {"size", "sha256"}
+    images = out / "images.npy"
+    data = bytearray(images.read_bytes())
+    data[-1] ^= 0xFF  # the last MiB is always covered
+    images.write_bytes(bytes(data))
+    assert "contents differ from the manifest's sampled_sha256" in prepare_dataset("table", table, out, resolution=16).reason
+    ranges = integrity_module.sampled_ranges(10 * 2**30)
+    assert ranges[0] == (0, 2**20) and ranges[-1] == (10 * 2**30 - 2**20, 2**20) and len(ranges) == 66
+
+
+def test_old_manifest_is_accepted_after_a_header_size_check(tmp_path: Path) -> None:
+    table = make_table(tmp_path)
+    out = tmp_path / "cache"
+    prepare_dataset("table", table, out, resolution=8)
+    manifest = read_manifest(out)
+    del manifest["files"]
+    manifest["manifest_version"] = 1
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest))
+    reused = prepare_dataset("table", table, out, resolution=8)
+    assert reused.reused and "manifest predates checksums" in reused.reason
+    with open(out / "images.npy", "r+b") as handle:
+        handle.truncate(1000)
+    report = prepare_dataset("table", table, out, resolution=8)
+    assert not report.reused and "images.npy is 1000 bytes, its header implies" in report.reason
+    assert "files" in read_manifest(out)
+

@@ -9,12 +9,14 @@ Images stream into a memory-mapped file inside a hidden staging directory next t
 one image at a time, so a dataset is never held in memory; the staging directory is renamed onto
 the target only once complete, so an interrupted run leaves either the previous cache or nothing.
 A second run with unchanged sources and options reuses the cache; changed annotation files, image
-files (sizes or modification times), labels or options are detected and rebuild it.
+files (sizes or modification times), labels or options are detected and rebuild it, and so are
+cache files whose size or checksum no longer matches the manifest (a truncated ``images.npy``).
 
 Where things live: :mod:`~galm.data.prepare.api` (the entry points and the reuse decision),
 :mod:`~galm.data.prepare.build` (building a cache, with its worker processes),
 :mod:`~galm.data.prepare.decode` (decoding, cropping and resizing one image),
-:mod:`~galm.data.prepare.manifest` (the manifest, the cache identity and change detection) and
+:mod:`~galm.data.prepare.manifest` (the manifest, the cache identity and change detection),
+:mod:`~galm.data.prepare.integrity` (cache file sizes and checksums) and
 :mod:`~galm.data.prepare.formats` (format names to reader functions). Constants re-exported here
 are read where they are defined: set ``galm.data.prepare.build.MIN_IMAGES_PER_WORKER`` to tune it.
 """

@@ -17,6 +17,7 @@ from typing import Any
 from galm.data.domain import DOMAIN_FILE, AttributeDomain, _is_nonempty_dir, _replace_dir
 from galm.data.prepare.build import build_cache, check_options
 from galm.data.prepare.formats import get_reader
+from galm.data.prepare.integrity import check_files
 from galm.data.prepare.manifest import (
     MANIFEST_FILE,
     PrepareReport,
@@ -120,9 +121,10 @@ def prepare_domain(
 ) -> PrepareReport:
     """Decode, crop and resize every image of ``raw`` once into the cache directory ``out``.
 
-    Reuses ``out`` when it was prepared from the same sources with the same options; rebuilds it
-    when anything changed (the report says what), replacing the old cache only once the new one is
-    complete. ``overwrite=True`` rebuilds even an up-to-date cache and may replace a non-empty
+    Reuses ``out`` when it was prepared from the same sources with the same options and its files
+    still match the sizes and checksums its manifest records (:mod:`galm.data.prepare.integrity`);
+    rebuilds it when anything changed or a file is damaged (the report says what), replacing the
+    old cache only once the new one is complete. ``overwrite=True`` rebuilds even an up-to-date cache and may replace a non-empty
     directory that is not a prepared cache. Images that fail to decode are skipped and listed
     (``strict=True``: raise instead); boxes outside their image are dropped and listed.
     ``crop_margin`` widens each box by that fraction of its size on every side before clipping.
@@ -137,13 +139,18 @@ def prepare_domain(
     previous = read_manifest(out) if (out / DOMAIN_FILE).is_file() else None
     if previous is not None and not overwrite:
         changes = identity_changes(previous.get("identity", {}), identity)
+        checked = ""
+        if not changes:
+            damaged, checked = check_files(out, previous)
+            if damaged:
+                changes = ["cache files damaged: " + "; ".join(damaged)]
         if not changes:
             if strict and previous.get("skipped"):
                 first = previous["skipped"][0]
                 raise ValueError(f"cannot decode image {first['path']}: {first['error']} (strict; the "
                                  f"up-to-date cache {out} skipped {len(previous['skipped'])} images)")
             return PrepareReport(
-                out=out, reused=True, reason="sources and options unchanged",
+                out=out, reused=True, reason=f"sources and options unchanged; {checked}",
                 n_source_images=int(previous.get("n_source_images", raw.n_images)),
                 n_images=int(previous.get("n_images", 0)),
                 skipped=list(previous.get("skipped", [])),

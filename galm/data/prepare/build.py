@@ -25,7 +25,8 @@ import numpy as np
 from galm import __version__
 from galm.data.domain import AttributeDomain
 from galm.data.prepare.decode import RESIZE_MODES, decode_one
-from galm.data.prepare.manifest import MANIFEST_FILE, SOURCES_FILE, PrepareReport
+from galm.data.prepare.integrity import record_files
+from galm.data.prepare.manifest import MANIFEST_FILE, MANIFEST_VERSION, SOURCES_FILE, PrepareReport
 from galm.data.raw import RawDomain
 from galm.durable import sync_path
 from galm.progress import progress
@@ -119,13 +120,15 @@ def build_cache(
     (staging / SOURCES_FILE).write_text("".join(tasks[i][0] + "\n" for i in kept_rows), encoding="utf-8")
     seconds = time.perf_counter() - start
     manifest = {
-        "manifest_version": 1,
+        "manifest_version": MANIFEST_VERSION,
         "galm_version": __version__,
         "identity": identity,
         "n_source_images": n,
         "n_images": written,
         "skipped": skipped,
         "dropped_boxes": dropped,
+        # Size and checksum of every cache file, checked before the cache is reused.
+        "files": record_files(staging, skip=MANIFEST_FILE),
         "timing": {
             "seconds": round(seconds, 3),
             "decode_seconds": round(decode_seconds, 3),

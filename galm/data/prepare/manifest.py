@@ -25,6 +25,8 @@ from galm.data.raw import RawDomain
 
 # Bump when decoding/cropping/resizing changes what a cache holds (caches then rebuild).
 PREPARE_VERSION = 1
+# 2: the manifest records every cache file's size and checksum ('files').
+MANIFEST_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 SOURCES_FILE = "images.txt"
 
