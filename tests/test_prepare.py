@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -367,3 +368,23 @@ def test_old_manifest_is_accepted_after_a_header_size_check(tmp_path: Path) -> N
     assert not report.reused and "images.npy is 1000 bytes, its header implies" in report.reason
     assert "files" in read_manifest(out)
 
+
+def test_source_paths_spelled_differently_reuse_the_cache(tmp_path: Path, monkeypatch) -> None:
+    from tests.test_readers_clothing import write_clothing
+
+    monkeypatch.chdir(tmp_path)
+    table = make_table(tmp_path / "data")
+    out = tmp_path / "cache"
+    prepare_dataset("table", "data/table.csv", out, resolution=8)
+    for spelling in (str(table), "./data/table.csv", "data//table.csv", str(tmp_path / "data" / "." / "table.csv")):
+        report = prepare_dataset("table", spelling, out, resolution=8)
+        assert report.reused, (spelling, report.reason)
+    dataset = write_clothing(tmp_path / "cl")
+    clothing_out = tmp_path / "clothing-cache"
+    prepare_dataset("clothing", "cl/ClothingAttributeDataset", clothing_out, resolution=8, options={"images_dir": "images"})
+    for spelling, images_dir in ((f"{dataset}/", "./images/"), ("./cl/ClothingAttributeDataset", str(dataset / "images"))):
+        report = prepare_dataset("clothing", spelling, clothing_out, resolution=8, options={"images_dir": images_dir})
+        assert report.reused, (spelling, report.reason)
+    shutil.copytree(dataset / "images", dataset / "copy")
+    moved = prepare_dataset("clothing", dataset, clothing_out, resolution=8, options={"images_dir": "copy"})
+    assert not moved.reused and "images_dir" in moved.reason  # another folder is not a respelling

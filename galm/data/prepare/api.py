@@ -16,10 +16,11 @@ from typing import Any
 
 from galm.data.domain import DOMAIN_FILE, AttributeDomain, _is_nonempty_dir, _replace_dir
 from galm.data.prepare.build import build_cache, check_options
-from galm.data.prepare.formats import get_reader
+from galm.data.prepare.formats import get_reader, path_options
 from galm.data.prepare.integrity import check_files
 from galm.data.prepare.manifest import (
     MANIFEST_FILE,
+    MANIFEST_VERSION,
     PrepareReport,
     cache_identity,
     identity_changes,
@@ -55,18 +56,31 @@ def prepare_dataset(
     strict: bool = False,
     overwrite: bool = False,
 ) -> PrepareReport:
-    """Read a dataset with the reader of ``format`` (root: its folder, or the table for 'table'), then prepare it."""
+    """Read a dataset with the reader of ``format`` (root: its folder, or the table for 'table'), then prepare it.
+
+    The reader gets ``root`` made absolute, and path options are recorded absolute, so the same
+    source spelled another way (relative, ``./``, a trailing slash) reuses the cache.
+    """
     reader = get_reader(format)
     options = dict(options or {})
-    root = Path(root)
+    root = Path(root).expanduser().absolute()
     if not root.exists():
         raise FileNotFoundError(f"{format} data not found: {root} does not exist")
     raw = reader(root, **options)
+    recorded = {k: _absolute(root, v) if k in path_options(format) else v for k, v in options.items()}
     return prepare_domain(
         raw, Path(out), resolution=resolution, resize=resize, crop_margin=crop_margin, workers=workers,
         strict=strict, overwrite=overwrite, reader=format,
-        reader_options={"root": str(root.resolve()), **options},
+        reader_options={"root": str(root.resolve()), **recorded},
     )
+
+
+def _absolute(root: Path, value: Any) -> Any:
+    """A path option made absolute as the readers take it (relative to the dataset root); others unchanged."""
+    if not isinstance(value, (str, os.PathLike)):
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else root / path)
 
 
 def prepare_from_spec(spec_yaml_path: str | os.PathLike[str], **overrides: Any) -> PrepareReport:
@@ -124,9 +138,10 @@ def prepare_domain(
     Reuses ``out`` when it was prepared from the same sources with the same options and its files
     still match the sizes and checksums its manifest records (:mod:`galm.data.prepare.integrity`);
     rebuilds it when anything changed or a file is damaged (the report says what), replacing the
-    old cache only once the new one is complete. ``overwrite=True`` rebuilds even an up-to-date cache and may replace a non-empty
-    directory that is not a prepared cache. Images that fail to decode are skipped and listed
-    (``strict=True``: raise instead); boxes outside their image are dropped and listed.
+    old cache only once the new one is complete. ``overwrite=True`` rebuilds even an up-to-date
+    cache and may replace a non-empty directory that is not a prepared cache. Images that fail to
+    decode are skipped and listed (``strict=True``: raise instead); boxes outside their image are
+    dropped and listed.
     ``crop_margin`` widens each box by that fraction of its size on every side before clipping.
     ``workers`` > 1 decodes in spawned processes (at most one per ``MIN_IMAGES_PER_WORKER`` images,
     since each takes seconds to start); the report gives the number used.
@@ -144,6 +159,8 @@ def prepare_domain(
             damaged, checked = check_files(out, previous)
             if damaged:
                 changes = ["cache files damaged: " + "; ".join(damaged)]
+        elif previous.get("manifest_version", 1) < MANIFEST_VERSION:
+            changes.append("(the cache was prepared by an older galm, whose manifest kept source paths as spelled)")
         if not changes:
             if strict and previous.get("skipped"):
                 first = previous["skipped"][0]

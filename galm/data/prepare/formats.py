@@ -5,6 +5,7 @@ Readers are imported lazily, so opening a prepared cache never imports scipy or 
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from galm.data.raw import RawDomain
@@ -47,3 +48,13 @@ def reader_version(format: str) -> int:
 
         return TABLE_READER_VERSION
     return int(getattr(reader, "version", 1))
+
+
+def path_options(format: str) -> set[str]:
+    """Keyword options of a format's reader that name files or folders (annotated ``os.PathLike``)."""
+    try:
+        reader = get_reader(format)
+    except ValueError:
+        return set()
+    parameters = list(inspect.signature(reader).parameters.values())[1:]  # the first is the root
+    return {p.name for p in parameters if "PathLike" in str(p.annotation)}

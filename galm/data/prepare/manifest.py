@@ -3,8 +3,10 @@
 A cache's *identity* records everything its contents depend on (format versions, reader and its
 options, resize options, sizes and modification times of the annotation and image files,
 fingerprints of labels, classes and splits); two prepares with equal identities give the same
-cache, and :func:`identity_changes` lists in words why two identities differ.
-:class:`PrepareReport` says what one prepare call did (read back from the manifest on reuse).
+cache, and :func:`identity_changes` lists in words why two identities differ. Source paths are
+recorded absolute (``Path.absolute``: a relative spelling, ``./`` or a trailing slash compares
+equal; symlinks and ``..`` are kept as written). :class:`PrepareReport` says what one prepare
+call did (read back from the manifest on reuse).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from galm.data.raw import RawDomain
 
 # Bump when decoding/cropping/resizing changes what a cache holds (caches then rebuild).
 PREPARE_VERSION = 1
-# 2: the manifest records every cache file's size and checksum ('files').
+# 2: the manifest records every cache file's size and checksum ('files'), and source paths absolute.
 MANIFEST_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 SOURCES_FILE = "images.txt"
@@ -102,6 +104,8 @@ def cache_identity(
 
 
 def _file_record(path: Path) -> dict[str, Any]:
+    """An annotation file's absolute path (however it was spelled), size and modification time."""
+    path = path.absolute()
     try:
         stat = path.stat()
     except OSError:
@@ -110,9 +114,9 @@ def _file_record(path: Path) -> dict[str, Any]:
 
 
 def _images_fingerprint(paths: Sequence[Path]) -> str:
-    """SHA-256 over every image path with its size and modification time."""
+    """SHA-256 over every image path (made absolute) with its size and modification time."""
     digest = hashlib.sha256()
-    for path in paths:
+    for path in (Path(p).absolute() for p in paths):
         try:
             stat = os.stat(path)
             digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
