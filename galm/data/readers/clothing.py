@@ -104,7 +104,8 @@ def read_clothing(
     expanded = list(MULTICLASS_LABELS) if multiclass == "expand" else []
     wanted = list(BINARY_ATTRIBUTES) + [m for m in MULTICLASS_LABELS if m in expanded or m == class_column]
     paths = {label: label_root / f"{label}_{LABEL_KEY}.mat" for label in wanted}
-    values = {label: read_label_file(path, _codes(label), f"Clothing label file {path.name}") for label, path in paths.items()}
+    values = {label: read_label_file(path, _codes(label), f"Clothing label file {path.name}")
+              for label, path in paths.items()}
     n = _shared_length(values, paths)
 
     columns: list[np.ndarray] = []
