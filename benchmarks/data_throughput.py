@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-import galm.data.prepare as prepare_module
+import galm.data.prepare.build as prepare_build
 from galm.data.domain import AttributeDomain, class_split
 from galm.data.prepare import open_prepared, prepare_domain
 from galm.data.raw import RawDomain
@@ -141,7 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    prepare_module.MIN_IMAGES_PER_WORKER = 0  # measure the worker pool even on a small set
+    prepare_build.MIN_IMAGES_PER_WORKER = 0  # measure the worker pool even on a small set
     with tempfile.TemporaryDirectory(prefix="galm-bench-") as tmp:
         folder = Path(tmp)
         (folder / "src").mkdir()

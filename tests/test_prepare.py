@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -10,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import galm.data.prepare as prepare_module
+import galm.data.prepare.build as build_module
+import galm.data.prepare.integrity as integrity_module
 from galm.data.collection import DomainCollection, open_collection
 from galm.data.domain import AttributeDomain, class_split
 from galm.data.prepare import (
@@ -207,7 +210,7 @@ def test_existing_foreign_directory_is_kept_unless_overwrite(tmp_path: Path) -> 
 def test_interrupted_prepare_leaves_no_cache_and_keeps_an_older_one(tmp_path: Path, monkeypatch) -> None:
     table = make_table(tmp_path)
     out = tmp_path / "cache"
-    real = prepare_module._decode_one
+    real = build_module.decode_one
     calls = {"n": 0}
 
     def flaky(task):
@@ -216,15 +219,15 @@ def test_interrupted_prepare_leaves_no_cache_and_keeps_an_older_one(tmp_path: Pa
             raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(prepare_module, "_decode_one", flaky)
+    monkeypatch.setattr(build_module, "decode_one", flaky)
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset("table", table, out, resolution=8)
     assert not out.exists() and list(tmp_path.glob(".cache*")) == []
-    monkeypatch.setattr(prepare_module, "_decode_one", real)
+    monkeypatch.setattr(build_module, "decode_one", real)
     prepare_dataset("table", table, out, resolution=8)
     before = read_manifest(out)
     calls["n"] = 0
-    monkeypatch.setattr(prepare_module, "_decode_one", flaky)
+    monkeypatch.setattr(build_module, "decode_one", flaky)
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset("table", table, out, resolution=16)
     assert read_manifest(out) == before and open_prepared(out).resolution == 8
@@ -232,7 +235,7 @@ def test_interrupted_prepare_leaves_no_cache_and_keeps_an_older_one(tmp_path: Pa
 
 
 def test_two_workers_match_one(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(prepare_module, "MIN_IMAGES_PER_WORKER", 4)
+    monkeypatch.setattr(build_module, "MIN_IMAGES_PER_WORKER", 4)
     table = make_table(tmp_path, n_classes=2, per_class=6, size=(64, 48))
     (tmp_path / "img" / "c1_3.png").write_bytes(b"broken")
     one = prepare_dataset("table", table, tmp_path / "one", resolution=8, workers=1)
@@ -298,3 +301,90 @@ def test_large_jpeg_draft_and_exif_orientation(tmp_path: Path) -> None:
     top, bottom = domain.images[1, 1, 4].astype(int), domain.images[1, 6, 4].astype(int)
     assert np.abs(top - RED).max() < 40 and np.abs(bottom - BLUE).max() < 40
     assert (domain.images[1, :, 0] == PAD_VALUE).all()
+
+
+def test_truncated_images_are_detected_and_rebuilt(tmp_path: Path) -> None:
+    table = make_table(tmp_path)
+    out = tmp_path / "cache"
+    prepare_dataset("table", table, out, resolution=8)
+    images = out / "images.npy"
+    size = images.stat().st_size
+    with open(images, "r+b") as handle:
+        handle.truncate(size - 100)
+    report = prepare_dataset("table", table, out, resolution=8)
+    assert not report.reused and f"images.npy is {size - 100} bytes, the manifest records {size}" in report.reason
+    assert "cache files damaged" in report.summary()
+    assert open_prepared(out).images.shape == (16, 8, 8, 3)
+    assert prepare_dataset("table", table, out, resolution=8).reused
+
+
+def test_a_changed_byte_is_detected_by_the_checksum(tmp_path: Path) -> None:
+    table = make_table(tmp_path)
+    out = tmp_path / "cache"
+    prepare_dataset("table", table, out, resolution=8)
+    files = read_manifest(out)["files"]
+    assert set(files) == {"images.npy", "labels.npy", "class_index.npy", "splits.npz", "domain.json", "images.txt"}
+    assert files["images.npy"]["size"] == (out / "images.npy").stat().st_size and "sha256" in files["images.npy"]
+    images = out / "images.npy"
+    data = bytearray(images.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    images.write_bytes(bytes(data))
+    report = prepare_dataset("table", table, out, resolution=8)
+    assert not report.reused and "images.npy: contents differ from the manifest's sha256" in report.reason
+    (out / "labels.npy").unlink()
+    assert "labels.npy is missing" in prepare_dataset("table", table, out, resolution=8).reason
+
+
+def test_large_files_get_a_sampled_checksum(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(integrity_module, "FULL_DIGEST_BYTES", 1024)
+    table = make_table(tmp_path)
+    out = tmp_path / "cache"
+    prepare_dataset("table", table, out, resolution=16)
+    record = read_manifest(out)["files"]["images.npy"]
+    assert "sampled_sha256" in record and "sha256" not in record
+    assert read_manifest(out)["files"]["labels.npy"].keys() == {"size", "sha256"}
+    images = out / "images.npy"
+    data = bytearray(images.read_bytes())
+    data[-1] ^= 0xFF  # the last MiB is always covered
+    images.write_bytes(bytes(data))
+    assert "contents differ from the manifest's sampled_sha256" in prepare_dataset("table", table, out, resolution=16).reason
+    ranges = integrity_module.sampled_ranges(10 * 2**30)
+    assert ranges[0] == (0, 2**20) and ranges[-1] == (10 * 2**30 - 2**20, 2**20) and len(ranges) == 66
+
+
+def test_old_manifest_is_accepted_after_a_header_size_check(tmp_path: Path) -> None:
+    table = make_table(tmp_path)
+    out = tmp_path / "cache"
+    prepare_dataset("table", table, out, resolution=8)
+    manifest = read_manifest(out)
+    del manifest["files"]
+    manifest["manifest_version"] = 1
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest))
+    reused = prepare_dataset("table", table, out, resolution=8)
+    assert reused.reused and "manifest predates checksums" in reused.reason
+    with open(out / "images.npy", "r+b") as handle:
+        handle.truncate(1000)
+    report = prepare_dataset("table", table, out, resolution=8)
+    assert not report.reused and "images.npy is 1000 bytes, its header implies" in report.reason
+    assert "files" in read_manifest(out)
+
+
+def test_source_paths_spelled_differently_reuse_the_cache(tmp_path: Path, monkeypatch) -> None:
+    from tests.test_readers_clothing import write_clothing
+
+    monkeypatch.chdir(tmp_path)
+    table = make_table(tmp_path / "data")
+    out = tmp_path / "cache"
+    prepare_dataset("table", "data/table.csv", out, resolution=8)
+    for spelling in (str(table), "./data/table.csv", "data//table.csv", str(tmp_path / "data" / "." / "table.csv")):
+        report = prepare_dataset("table", spelling, out, resolution=8)
+        assert report.reused, (spelling, report.reason)
+    dataset = write_clothing(tmp_path / "cl")
+    clothing_out = tmp_path / "clothing-cache"
+    prepare_dataset("clothing", "cl/ClothingAttributeDataset", clothing_out, resolution=8, options={"images_dir": "images"})
+    for spelling, images_dir in ((f"{dataset}/", "./images/"), ("./cl/ClothingAttributeDataset", str(dataset / "images"))):
+        report = prepare_dataset("clothing", spelling, clothing_out, resolution=8, options={"images_dir": images_dir})
+        assert report.reused, (spelling, report.reason)
+    shutil.copytree(dataset / "images", dataset / "copy")
+    moved = prepare_dataset("clothing", dataset, clothing_out, resolution=8, options={"images_dir": "copy"})
+    assert not moved.reused and "images_dir" in moved.reason  # another folder is not a respelling

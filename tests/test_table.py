@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from galm.data.readers.format_error import DatasetFormatError
 from galm.data.table import read_table, read_table_domains
 from tests.support import as_domain
 
@@ -144,14 +145,53 @@ def test_attribute_columns_and_renamed_roles(tmp_path: Path) -> None:
         read_table(path, image_column="file", class_column="kind")
 
 
-def test_absolute_paths_and_tsv(tmp_path: Path) -> None:
+def test_absolute_paths_are_refused_unless_allowed_and_tsv(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     write_images(elsewhere, ["p.png", "q.png"])
     table = tmp_path / "t" / "table.tsv"
     table.parent.mkdir()
     table.write_text(f"image\ta\n{elsewhere / 'p.png'}\t1\n{elsewhere / 'q.png'}\t0\n")
-    raw = read_table(table)
+    with pytest.raises(DatasetFormatError, match=rf"table.tsv, line 2, column 'image': absolute image path '{elsewhere / 'p.png'}'"):
+        read_table(table)
+    raw = read_table(table, allow_outside_paths=True)
     assert raw.image_paths == [elsewhere / "p.png", elsewhere / "q.png"]
+
+
+def test_paths_leaving_the_table_folder_are_refused(tmp_path: Path) -> None:
+    write_images(tmp_path, ["outside.jpg"])
+    path = write_table(tmp_path / "t", "image,a", ["i/0.jpg,1", "i/1.jpg,0"])
+    path.write_text("image,a\ni/0.jpg,1\ni/../../outside.jpg,0\n")
+    with pytest.raises(DatasetFormatError, match=r"table.csv, line 3, column 'image': image path 'i/../../outside.jpg' leads outside"):
+        read_table(path)
+    path.write_text("image,a\ni/0.jpg,1\n../outside.jpg,0\n")
+    with pytest.raises(DatasetFormatError, match=rf"line 3, column 'image': image path '../outside.jpg' leads outside the table's folder {tmp_path / 't'}"):
+        read_table(path)
+    with pytest.raises(DatasetFormatError, match="line 3"):
+        read_table_domains(path)
+    raw = read_table(path, allow_outside_paths=True)
+    assert raw.image_paths == [tmp_path / "t" / "i/0.jpg", tmp_path / "t" / "../outside.jpg"]
+    path.write_text("image,a\ni/0.jpg,1\ni/./1.jpg,0\n")  # inside, however spelled
+    assert read_table(path).n_images == 2
+
+
+def test_symlinks_resolving_outside_the_table_folder_are_refused(tmp_path: Path) -> None:
+    write_images(tmp_path, ["outside.jpg"])
+    path = write_table(tmp_path / "t", "image,a", ["i/0.jpg,1", "i/1.jpg,0"])
+    (tmp_path / "t" / "i" / "link.jpg").symlink_to(tmp_path / "outside.jpg")
+    (tmp_path / "t" / "i" / "inner.jpg").symlink_to(tmp_path / "t" / "i" / "1.jpg")
+    path.write_text("image,a\ni/0.jpg,1\ni/inner.jpg,0\n")
+    assert read_table(path).n_images == 2  # a link to a file inside the folder is fine
+    path.write_text("image,a\ni/0.jpg,1\ni/link.jpg,0\n")
+    with pytest.raises(DatasetFormatError, match=rf"line 3, column 'image': image path 'i/link.jpg' leads outside .* \(resolves to {(tmp_path / 'outside.jpg').resolve()};"):
+        read_table(path)
+    assert read_table(path, allow_outside_paths=True).n_images == 2
+
+
+def test_table_in_a_symlinked_folder_reads_its_relative_paths(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "real", "image,a", ["i/0.jpg,1", "i/1.jpg,0"])
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    raw = read_table(tmp_path / "alias" / path.name)
+    assert raw.image_paths == [tmp_path / "alias" / "i/0.jpg", tmp_path / "alias" / "i/1.jpg"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pyarrow") is not None, reason="pyarrow is installed")

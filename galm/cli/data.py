@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
 
     prepare = commands.add_parser(
         "prepare", help="read a dataset and write its prepared cache",
-        description="FORMAT is a benchmark reader (awa, apy, sun, cub, celeba, ...) with ROOT its "
+        description="FORMAT is a benchmark reader (awa, apy, sun, cub, celeba, clothing) with ROOT its "
         "folder, or 'table' with ROOT a CSV/Parquet file (one image path column, one 0/1 column per "
         "attribute). Alternatively --spec names a YAML file {format, root, out, resolution, options}. "
         "An up-to-date cache is reused; a stale one is rebuilt.",

@@ -12,12 +12,14 @@ installed, a Parquet file. One row per image::
     photos/eagle_02.jpg,eagle,animals,0,,1,0
     photos/owl_01.jpg,owl,animals,1,0,1,0
     photos/owl_02.jpg,owl,animals,0,0,yes,0
-    /data/extra/owl_03.png,owl,animals,0,1,1,no
 
 Columns:
 
 - ``image`` (required; ``image_column=`` renames it): the image file, relative to the folder
-  holding the table, or absolute. Each image appears once.
+  holding the table. Each image appears once. Paths that leave that folder (absolute paths,
+  ``../`` escapes, symlinks whose target lies outside) are refused with an error naming the
+  table, line and path, so a table cannot point the reader at arbitrary files; pass
+  ``allow_outside_paths=True`` (``--option allow_outside_paths=true``) to accept them.
 - ``class`` (optional; ``class_column=``): the object class. Test classes are unseen in training:
   without a split column, ``round(test_class_fraction * classes)`` classes (at least one) are held
   out for test, chosen with ``seed``, and ``val_fraction`` of every other class's images form val.
@@ -47,6 +49,7 @@ import numpy as np
 
 from galm.data.domain import SPLIT_NAMES, choose_test_classes, class_split
 from galm.data.raw import RawDomain
+from galm.data.readers.format_error import DatasetFormatError
 
 __all__ = ["TABLE_READER_VERSION", "read_table", "read_table_domains"]
 
@@ -96,12 +99,15 @@ def read_table(
     val_fraction: float = 0.2,
     test_class_fraction: float = 0.25,
     seed: int = 0,
+    allow_outside_paths: bool = False,
 ) -> RawDomain:
     """Read one attribute domain from a CSV/Parquet table (format in the module docstring).
 
     ``class_column``, ``domain_column`` and ``split_column`` default to the columns ``class``,
     ``domain`` and ``split`` when present; pass a name to require another column, or None to
-    ignore them. With several domains in the table, ``domain`` selects one.
+    ignore them. With several domains in the table, ``domain`` selects one. Image paths must stay
+    inside the table's folder (a DatasetFormatError names the line otherwise) unless
+    ``allow_outside_paths`` is true.
     """
     table = _read_rows(Path(path))
     columns = _resolve_columns(table, image_column, class_column, domain_column, split_column)
@@ -110,7 +116,7 @@ def read_table(
         if domain is not None:
             raise ValueError(f"{table.path}: domain={domain!r} given but the table has no domain column")
         return _build_domain(table, list(range(len(table.rows))), table.path.stem, columns,
-                             attribute_columns, val_fraction, test_class_fraction, seed)
+                             attribute_columns, val_fraction, test_class_fraction, seed, allow_outside_paths)
     groups = _domain_groups(table, domain_col)
     if domain is None:
         if len(groups) > 1:
@@ -122,7 +128,7 @@ def read_table(
     if domain not in groups:
         raise ValueError(f"{table.path}: no rows of domain {domain!r}; the table holds {sorted(groups)}")
     return _build_domain(table, groups[domain], domain, columns, attribute_columns,
-                         val_fraction, test_class_fraction, seed)
+                         val_fraction, test_class_fraction, seed, allow_outside_paths)
 
 
 def read_table_domains(
@@ -136,6 +142,7 @@ def read_table_domains(
     val_fraction: float = 0.2,
     test_class_fraction: float = 0.25,
     seed: int = 0,
+    allow_outside_paths: bool = False,
 ) -> dict[str, RawDomain]:
     """Every domain of a table, by name (one entry named after the file when it has no domain column)."""
     table = _read_rows(Path(path))
@@ -146,7 +153,7 @@ def read_table_domains(
         groups = _domain_groups(table, columns["domain"])
     return {
         name: _build_domain(table, rows, name, columns, attribute_columns, val_fraction,
-                            test_class_fraction, seed)
+                            test_class_fraction, seed, allow_outside_paths)
         for name, rows in groups.items()
     }
 
@@ -271,6 +278,7 @@ def _build_domain(
     val_fraction: float,
     test_class_fraction: float,
     seed: int,
+    allow_outside_paths: bool,
 ) -> RawDomain:
     """The RawDomain of the given table rows."""
     if not rows:
@@ -289,7 +297,7 @@ def _build_domain(
     if not attributes:
         raise ValueError(f"{table.path}: no attribute columns")
 
-    image_paths = _image_paths(table, rows, columns["image"])  # type: ignore[arg-type]
+    image_paths = _image_paths(table, rows, columns["image"], allow_outside_paths)  # type: ignore[arg-type]
     labels = np.empty((len(rows), len(attributes)), dtype=np.float32)
     for r, i in enumerate(rows):
         row = table.rows[i]
@@ -336,9 +344,10 @@ def _build_domain(
     )
 
 
-def _image_paths(table: _Table, rows: list[int], column: str) -> list[Path]:
-    """Resolved image paths; errors for blanks, duplicates and missing files."""
+def _image_paths(table: _Table, rows: list[int], column: str, allow_outside: bool) -> list[Path]:
+    """Resolved image paths; errors for blanks, duplicates, paths leaving the folder and missing files."""
     folder = table.path.parent
+    inside = folder.resolve()
     paths: list[Path] = []
     first_row: dict[Path, int] = {}
     for i in rows:
@@ -346,6 +355,8 @@ def _image_paths(table: _Table, rows: list[int], column: str) -> list[Path]:
         if not text:
             raise ValueError(f"{table.where(i)}, column {column!r}: empty image path")
         path = Path(text)
+        if not allow_outside:
+            _check_inside(path, inside, f"{table.where(i)}, column {column!r}", text, folder)
         path = path if path.is_absolute() else folder / path
         if path in first_row:
             raise ValueError(
@@ -363,6 +374,20 @@ def _image_paths(table: _Table, rows: list[int], column: str) -> list[Path]:
             f"(relative paths are read from {folder}): {shown}{more}"
         )
     return paths
+
+
+def _check_inside(path: Path, inside: Path, where: str, text: str, folder: Path) -> None:
+    """A DatasetFormatError unless ``path`` is relative and resolves (symlinks followed) inside ``inside``."""
+    hint = "pass allow_outside_paths=true (--option allow_outside_paths=true) to accept it"
+    if path.is_absolute():
+        raise DatasetFormatError(
+            f"{where}: absolute image path {text!r}; image paths must be relative to the table's folder {folder} ({hint})"
+        )
+    resolved = (inside / path).resolve()
+    if not resolved.is_relative_to(inside):
+        raise DatasetFormatError(
+            f"{where}: image path {text!r} leads outside the table's folder {folder} (resolves to {resolved}; {hint})"
+        )
 
 
 def _split_values(table: _Table, rows: list[int], column: str | None) -> list[str] | None:

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+
 def sync_handle(handle: IO[Any]) -> None:
     """Push an open file's buffered data to disk."""
     handle.flush()

@@ -24,6 +24,7 @@ from galm.data.raw import RawDomain
 from galm.data.readers.apy import read_apy
 from galm.data.readers.awa import read_awa
 from galm.data.readers.celeba import read_celeba
+from galm.data.readers.clothing import read_clothing
 from galm.data.readers.cub import read_cub
 from galm.data.readers.format_error import DatasetFormatError
 from galm.data.readers.sun import read_sun
@@ -43,6 +44,7 @@ __all__ = [
     "read_att_splits",
     "read_awa",
     "read_celeba",
+    "read_clothing",
     "read_cub",
     "read_sun",
     "read_test_classes",
@@ -56,5 +58,6 @@ READERS: dict[str, Callable[..., RawDomain]] = {
     "sun": read_sun,
     "cub": read_cub,
     "celeba": read_celeba,
+    "clothing": read_clothing,
 }
 

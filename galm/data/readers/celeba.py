@@ -30,9 +30,8 @@ from galm.data.readers.dataset_files import (
     resolve,
 )
 from galm.data.readers.format_error import DatasetFormatError, line_error
+from galm.data.readers.splits import POOL_NAMES, pool_splits, seeded_image_partition
 from galm.data.readers.text_tables import iter_lines, parse_int
-
-POOL_NAMES = ["train_pool", "test_pool"]
 
 
 def read_celeba(
@@ -70,7 +69,7 @@ def read_celeba(
         source_files.append(part_path)
         metadata["split_source"] = part_path.name
     else:
-        part = _seeded_partition(len(files), val_fraction, test_fraction, seed)
+        part = seeded_image_partition(len(files), val_fraction, test_fraction, seed, "CelebA")
         metadata.update(split_source="seeded image split", val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
 
     candidates = [resolve(root, images_dir)] if images_dir is not None else [root / "img_align_celeba", root / "Img" / "img_align_celeba"]
@@ -78,8 +77,7 @@ def read_celeba(
     image_paths = [image_root / f for f in files]
     check_files_exist(image_paths, "CelebA")
 
-    splits = {s: np.flatnonzero(part == i).astype(np.int64) for i, s in enumerate(("train", "val", "test"))}
-    class_index = (part == 2).astype(np.int64)
+    splits, class_index = pool_splits(part)
     return RawDomain(
         name=name,
         image_paths=image_paths,
@@ -150,19 +148,3 @@ def read_celeba_partition(path: Path, files: list[str]) -> np.ndarray:
         raise DatasetFormatError(f"{path}: {len(missing)} images of the attribute file have no partition, e.g. {missing[:5]}")
     return np.asarray([partition[f] for f in files], dtype=np.int64)
 
-
-def _seeded_partition(n: int, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """A seeded 0/1/2 assignment with round(fraction * n) val and test images (one each at least when n >= 3)."""
-    if not (0.0 <= val_fraction < 1.0 and 0.0 < test_fraction < 1.0 and val_fraction + test_fraction < 1.0):
-        raise ValueError(f"need 0 <= val_fraction, 0 < test_fraction, sum < 1; got {val_fraction}, {test_fraction}")
-    if n < 2:
-        raise DatasetFormatError(f"CelebA: need at least 2 images to split, got {n}")
-    n_test = min(max(1, int(round(test_fraction * n))), n - 1)
-    n_val = min(int(round(val_fraction * n)), n - n_test - 1)
-    if val_fraction > 0 and n_val == 0 and n - n_test >= 2:
-        n_val = 1
-    order = np.random.default_rng(seed).permutation(n)
-    part = np.zeros(n, dtype=np.int64)
-    part[order[:n_test]] = 2
-    part[order[n_test : n_test + n_val]] = 1
-    return part
