@@ -212,7 +212,8 @@ def test_feature_set_save_round_trip(tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_domain():
-    from galm.data.synthetic import SyntheticConfig, generate_domain
+    from galm.config.schema import SyntheticConfig
+    from galm.data.synthetic import generate_domain
 
     config = SyntheticConfig(n_domains=1, classes_per_domain=6, images_per_class=8, resolution=32, attributes_per_domain=4)
     return generate_domain(config, 0)

@@ -11,9 +11,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from galm.config.schema import SyntheticConfig
 from galm.data import (
     AttributeDomain,
-    SyntheticConfig,
     generate_domain,
     generate_domains,
     shared_factor_pairs,

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from galm.config.schema import SpaceConfig, TrainConfig
-from galm.data.synthetic import SyntheticConfig, generate_domain
+from galm.config.schema import SpaceConfig, SyntheticConfig, TrainConfig
+from galm.data.synthetic import generate_domain
 from galm.engine.batches import BatchOrder, images_to_tensor
 from galm.nn.network import FixedNetwork
 from galm.space.search_space import SearchSpace

@@ -17,8 +17,9 @@ from typing import Any, ClassVar, Self, Sequence
 
 import numpy as np
 
+from galm.config.schema import LABEL_LEVELS
+
 SPLIT_NAMES = ("train", "val", "test")
-LABEL_LEVELS = ("class", "image")
 
 
 @dataclass(eq=False, kw_only=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from galm.config.schema import GalmConfig
+from galm.config.schema import GalmConfig, SyntheticConfig
 from galm.data.collection import combine_domains
 from galm.data.domain import AttributeDomain
-from galm.data.synthetic import SyntheticConfig, generate_domain
+from galm.data.synthetic import generate_domain
 
 
 def synthetic_domain_names(config: SyntheticConfig) -> list[str]:

@@ -20,7 +20,7 @@ signatures, labels, ground truth), :mod:`~galm.data.synthetic.render` (drawing t
 :mod:`~galm.data.synthetic.generate` (putting them together into domains).
 """
 
-from galm.data.synthetic.config import SHARED_CUE_MODES, SyntheticConfig
+from galm.config.schema import SHARED_CUE_MODES, SyntheticConfig
 from galm.data.synthetic.generate import (
     generate_domain,
     generate_domains,

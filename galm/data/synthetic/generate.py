@@ -11,8 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from galm.config.schema import SyntheticConfig
 from galm.data.domain import AttributeDomain, choose_test_classes, class_split
-from galm.data.synthetic.config import SyntheticConfig
 from galm.data.synthetic.labels import (
     class_signatures,
     ground_truth_metadata,

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from galm.data.synthetic.config import SyntheticConfig
+from galm.config.schema import SyntheticConfig
 from galm.data.synthetic.plan import AttributeSpec, DomainPlan, apply_rules
 
 _SIGNATURE_ATTEMPTS = 200

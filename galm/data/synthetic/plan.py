@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from galm.data.synthetic.config import SyntheticConfig
+from galm.config.schema import SyntheticConfig
 
 CUES = ("texture", "shape", "colour_layout", "count", "position_size")
 RULES = ("and", "or", "xor")

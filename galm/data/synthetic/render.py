@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from galm.data.synthetic.config import SyntheticConfig
+from galm.config.schema import SyntheticConfig
 from galm.data.synthetic.plan import DomainPlan, FactorSpec
 
 _MAX_DOTS = 9
