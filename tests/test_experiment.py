@@ -7,6 +7,9 @@ import torch
 import yaml
 
 from galm.config.typed import ConfigError
+from galm.data.sources import config_domain
+from galm.runs.directory import RunDirectory
+from galm.search.jobs import derive_run
 from galm.experiments import grid as experiment
 from galm.experiments.grid import run_experiment
 from galm.experiments.spec import (
@@ -52,6 +55,14 @@ def test_tiny_grid_runs_every_cell(grid):
         assert json.loads((path / "cell.json").read_text())["method"] == cell.method
     transfer_galm = out / "cells" / "s1d2" / "galm" / "seed0"
     assert (transfer_galm / "transfer.json").is_file() and (transfer_galm / "source" / "architectures.json").is_file()
+
+
+def test_random_search_cell_is_one_run_without_a_resume(grid):
+    _, out, _ = grid
+    cell = out / "cells" / "sem1" / "random_search" / "seed0"
+    assert json.loads((cell / "run.json").read_text())["resumes"] == []
+    record = json.loads((cell / "architectures.json").read_text())
+    assert all("val_reward" in head for head in record.values())
 
 
 def test_results_tables_have_mean_and_std(grid):
@@ -162,7 +173,14 @@ def test_single_task_and_fine_tuning_cells(tmp_path):
     assert outcome.count("done") == 3, outcome.status
     single = tmp_path / "cells" / "t" / "single_task" / "seed0"
     assert json.loads((single / "results.json").read_text())["evaluations"] > 0
-    assert (single / "architectures.json").is_file()
+    assert (single / "architectures.json").is_file() and (single / "arm.json").is_file()
+    # The attribute-agnostic controller is a recorded setting, so `galm derive` reproduces the cell.
+    run = RunDirectory.open(single)
+    assert run.config().controller.attribute_conditioned is False
+    assert run.config().controller.per_attribute_baseline is False
+    before = json.loads(run.architectures_path.read_text())
+    derive_run(run, config_domain(run.config()), torch.device("cpu"), None, None)
+    assert json.loads(run.architectures_path.read_text()) == before
     ft = json.loads((tmp_path / "cells" / "t" / "ft" / "seed0" / "results.json").read_text())
     assert ft["source_domain"] == "syn1" and 0 <= ft["source_mauc"] <= 1
 

@@ -90,3 +90,17 @@ def test_commands_parse_and_dispatch(experiment_dir, tmp_path, capsys):
     assert args.spec == TINY and args.report is False
     assert COMMANDS[args.command](args) == 0  # every cell already finished: all skipped
     assert "already finished" in capsys.readouterr().out
+
+
+def test_report_names_no_absolute_path(report, experiment_dir):
+    html, md = report
+    assert str(experiment_dir) not in html and str(experiment_dir) not in md
+    assert str(experiment_dir.parent) not in md
+
+
+def test_tables_label_a_prepared_domain_by_its_folder_name():
+    from galm.report.tables import domain_label
+
+    assert domain_label("syn1") == "syn1" and domain_label("syn1+syn2") == "syn1+syn2"
+    assert domain_label("/home/me/cache/cub") == "cub"
+    assert domain_label("/data/awa2+/data/apy") == "awa2+apy"

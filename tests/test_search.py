@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -136,3 +137,31 @@ def test_cli_search_derive_retrain_evaluate(tmp_path, capsys):
     assert "mAUC on test" in out and "val reward" in out
     assert main(["search", "--resume", str(run), "--set", "seed=3"]) == 2
     assert main(["retrain", str(tmp_path / "missing")]) == 2
+
+
+def _scalar_events(directory):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(directory))
+    events.Reload()
+    return {tag: [e.step for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_resume_rewinds_tensorboard_with_the_metrics(tmp_path):
+    """A crash after an episode was logged but before its checkpoint: the resume redoes that
+    episode, and neither metrics.jsonl nor TensorBoard shows it twice."""
+    config = _config()
+    run = RunDirectory.create(tmp_path / "run", to_mapping(config))
+    saved = tmp_path / "episode1.pt"
+
+    def keep_first_checkpoint(phase: str, step: int) -> None:
+        if phase == "shared" and step == 3:  # episode 2 has begun: episode 1's checkpoint is final
+            shutil.copy(run.search_checkpoint_path, saved)
+
+    search_run(run, config, config_domain(config), torch.device("cpu"), on_step=keep_first_checkpoint)
+    shutil.copy(saved, run.search_checkpoint_path)  # as if the crash came before episode 2's checkpoint
+    search_run(run, config, config_domain(config), torch.device("cpu"), resume=True)
+    steps = [r["step"] for r in read_metrics(run.path) if r["phase"] == "shared"]
+    assert steps == sorted(set(steps))
+    scalars = _scalar_events(run.tensorboard_dir)
+    assert scalars["shared/loss"] == steps

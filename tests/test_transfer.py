@@ -169,6 +169,17 @@ def test_multi_domain_source_search_transfers_to_a_third_domain(tmp_path):
     run = RunDirectory.create(tmp_path / "s12-d3", to_mapping(target_config))
     heads, nearest = transfer_run(run, source, target_config, config_domain(target_config), torch.device("cpu"))
     assert len(heads) == 5 and {n.source for n in nearest} <= set(domain.attribute_names)
+    # arm.json of the joint search and of the transfer carry every attribute's own domain (Fig. 5).
+    joint_arm = json.loads(source.arm_path.read_text())
+    assert joint_arm["domain_of_attribute"] == ["syn1"] * 5 + ["syn2"] * 5
+    arm = json.loads(run.arm_path.read_text())
+    assert arm["domain_of_attribute"] == ["syn1"] * 5 + ["syn2"] * 5 + ["syn3"] * 5
+    record = json.loads(run.transfer_path.read_text())
+    assert record["source_domain"] == "syn1+syn2"
+    from galm.report import attribute_domains, domain_similarity
+
+    labels, _ = domain_similarity(arm, attribute_domains(run.path, arm))
+    assert labels == ["syn1", "syn2", "syn3"]
 
 
 def test_probe_similarity_finds_the_attribute_that_leans_on_the_same_features():
@@ -247,3 +258,25 @@ def test_heads_init_takes_the_source_head_that_ranks_the_new_labels_best(source_
     record = json.loads((run.path / "transfer.json").read_text())
     assert record["init"] == "heads" and len(recorded) == len(heads) == n_new
     assert all(-1.0 <= v["similarity"] <= 1.0 for v in record["nearest"].values())
+
+
+def test_transfer_names_its_source_domain_by_name(source_run, tmp_path):
+    config = _target("transfer.init=random")
+    run = RunDirectory.create(tmp_path / "t", to_mapping(config))
+    transfer_run(run, source_run, config, config_domain(config), torch.device("cpu"))
+    record = json.loads(run.transfer_path.read_text())
+    assert record["source_domain"] == "syn1" and record["target_domain"] == "syn2"
+    assert record["source_domain_of_attribute"] == ["syn1"] * 5
+
+
+def test_transfer_applies_controller_overrides_and_refuses_shape_changes(source_run, tmp_path, capsys):
+    config = _target("controller.lr=0.5", "controller.entropy_weight=0.2")
+    search = build_transfer(source_run, source_run.config(), config, config_domain(config), torch.device("cpu"))
+    assert search.trainer.lr == 0.5 and search.trainer.entropy_weight == 0.2
+    assert search.trainer.optimizer.param_groups[0]["lr"] == 0.5
+    sets = [item for s in TINY for item in ("--set", s)]
+    out = tmp_path / "bad"
+    code = main(["transfer", "--source", str(source_run.path), "--target", "syn2", "--out", str(out), *sets,
+                 "--set", "controller.hidden=8"])
+    assert code == 2
+    assert "controller.hidden differs from the source run" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import IO, Any, Callable, Mapping
@@ -116,7 +117,9 @@ def rewrite_metrics(path: PathLike, keep: Callable[[dict[str, Any]], bool]) -> i
     """Keeps only the records for which `keep` is true (atomically); returns how many were dropped.
 
     A resumed search uses it to drop what an interrupted episode logged after the last checkpoint,
-    so the resumed run's metrics equal an uninterrupted run's.
+    so the resumed run's metrics equal an uninterrupted run's. When records were dropped, the
+    TensorBoard events beside the file are written again from the kept records (event files can
+    only be appended to), so TensorBoard shows no redone episode twice.
     """
     path = Path(path)
     if path.is_dir():
@@ -126,4 +129,19 @@ def rewrite_metrics(path: PathLike, keep: Callable[[dict[str, Any]], bool]) -> i
     records = read_metrics(path)
     kept = [record for record in records if keep(record)]
     atomic_write_bytes(path, "".join(json.dumps(record) + "\n" for record in kept).encode("utf-8"))
-    return len(records) - len(kept)
+    dropped = len(records) - len(kept)
+    if dropped and (path.parent / TENSORBOARD_DIR).is_dir():
+        replay_tensorboard(path.parent / TENSORBOARD_DIR, kept)
+    return dropped
+
+
+def replay_tensorboard(directory: Path, records: list[dict[str, Any]]) -> None:
+    """Replace the TensorBoard events in `directory` by the scalars of `records` (as logged)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    shutil.rmtree(directory)
+    with SummaryWriter(log_dir=str(directory)) as writer:
+        for record in records:
+            for name, value in record.items():
+                if name not in _RESERVED_KEYS:
+                    writer.add_scalar(f"{record['phase']}/{name}", value, record["step"], walltime=record.get("time"))

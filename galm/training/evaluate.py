@@ -75,6 +75,17 @@ def _check_labels(labels: np.ndarray, name: str = "labels") -> None:
         raise ValueError(f"{name} must be 0, 1 or NaN (unknown); found {bad[0]!r}")
 
 
+def _rank_auc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """(S,) ROC AUC of each score column (n, S) for the boolean labels (n,): the Mann-Whitney U
+    statistic over average ranks (ties count one half); NaN unless both classes occur."""
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return np.full(scores.shape[1], np.nan)
+    ranks = rankdata(scores, method="average", axis=0)
+    return (ranks[positive].sum(axis=0) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
 def binary_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """ROC AUC of one attribute by the Mann-Whitney rank statistic (ties count one half).
 
@@ -90,14 +101,7 @@ def binary_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     scores, labels = scores[known], labels[known]
     if not np.all(np.isfinite(scores)):
         raise ValueError("scores of labelled rows must be finite")
-    positive = labels == 1
-    n_pos = int(positive.sum())
-    n_neg = labels.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    ranks = rankdata(scores, method="average")
-    u_statistic = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u_statistic / (n_pos * n_neg))
+    return float(_rank_auc(scores[:, None], labels == 1)[0])
 
 
 def pairwise_auc(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -115,12 +119,7 @@ def pairwise_auc(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     result = np.full((labels.shape[1], scores.shape[1]), np.nan)
     for a in range(labels.shape[1]):
         known = ~np.isnan(labels[:, a])
-        positive = labels[known, a] == 1
-        n_pos = int(positive.sum())
-        n_neg = int(known.sum()) - n_pos
-        if n_pos and n_neg:
-            ranks = rankdata(scores[known], method="average", axis=0)
-            result[a] = (ranks[positive].sum(axis=0) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+        result[a] = _rank_auc(scores[known], labels[known, a] == 1)
     return result
 
 
