@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import torch
 
 from galm.config.schema import SpaceConfig
 from galm.nn.network import FixedNetwork
 from galm.runs.atomic import atomic_torch_save
+from galm.runs.torch_files import load_plain
 from galm.space import Architecture
 
 
@@ -29,8 +29,11 @@ def save_model(path: Path, net: FixedNetwork, attribute_names: Sequence[str]) ->
 
 def load_model(path: str | Path) -> tuple[FixedNetwork, list[str]]:
     """A fixed network saved by :func:`save_model` and its attribute names."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    space = SpaceConfig.from_dict(payload["space"])
-    net = FixedNetwork([Architecture.from_json(a) for a in payload["architectures"]], space)
-    net.load_state_dict(payload["state_dict"])
-    return net, list(payload["attribute_names"])
+    payload = load_plain(Path(path), "model file")
+    try:
+        space = SpaceConfig.from_dict(payload["space"])
+        net = FixedNetwork([Architecture.from_json(a) for a in payload["architectures"]], space)
+        net.load_state_dict(payload["state_dict"])
+        return net, list(payload["attribute_names"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{path} is not a galm model file (or it is damaged): {error}") from error

@@ -31,10 +31,12 @@ from galm.engine.precision import autocast, resolve_precision
 from galm.nn.controller import Controller, ControllerSample
 from galm.nn.supernet import Supernet
 from galm.runs.atomic import atomic_torch_save
+from galm.runs.torch_files import load_plain
 from galm.search.reinforce import ControllerTrainer, RewardBaseline
 from galm.space import Architecture, SearchSpace
 
-CHECKPOINT_VERSION = 2
+# 3: RNG states as tensors and plain values only, so the checkpoint loads with weights_only=True.
+CHECKPOINT_VERSION = 3
 
 
 class SearchState:
@@ -202,14 +204,18 @@ class SearchState:
                 "augment": self.augment_rng.get_state(),
                 "attributes": self.attribute_rng.bit_generator.state,
                 "python": random.getstate(),
-                "numpy": np.random.get_state(),
+                "numpy": _numpy_global_state(),
                 "torch": torch.get_rng_state(),
             },
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"checkpoint version {state.get('version')} is not {CHECKPOINT_VERSION}")
+        if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+            version = state.get("version") if isinstance(state, dict) else None
+            raise ValueError(
+                f"search checkpoint version {version!r} is not {CHECKPOINT_VERSION} (written by another galm "
+                "release); start the search again"
+            )
         if state["attribute_names"] != list(self.attribute_names):
             raise ValueError("the checkpoint was made for other attributes than this domain's")
         self.supernet.load_state_dict(state["supernet"])
@@ -233,7 +239,7 @@ class SearchState:
         self.augment_rng.set_state(rng["augment"])
         self.attribute_rng.bit_generator.state = rng["attributes"]
         random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
+        _set_numpy_global_state(rng["numpy"])
         torch.set_rng_state(rng["torch"])
 
     def save_checkpoint(self, path: Path) -> None:
@@ -241,6 +247,19 @@ class SearchState:
         atomic_torch_save(self.state_dict(), path)
 
     def load_checkpoint(self, path: Path) -> None:
-        if not path.is_file():
-            raise FileNotFoundError(f"no search checkpoint at {path}")
-        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+        """Continue from a checkpoint file, read as untrusted data (tensors and plain values only)."""
+        try:
+            self.load_state_dict(load_plain(path, "search checkpoint"))
+        except (KeyError, TypeError, RuntimeError) as error:
+            raise ValueError(f"{path} does not fit this search (other settings or a damaged file): {error}") from error
+
+
+def _numpy_global_state() -> dict[str, Any]:
+    """NumPy's global RNG state as plain values (its key array as a list of ints)."""
+    state = np.random.get_state(legacy=False)
+    return {**state, "state": {"key": state["state"]["key"].tolist(), "pos": int(state["state"]["pos"])}}
+
+
+def _set_numpy_global_state(state: dict[str, Any]) -> None:
+    key = np.asarray(state["state"]["key"], dtype=np.uint32)
+    np.random.set_state({**state, "state": {"key": key, "pos": int(state["state"]["pos"])}})

@@ -54,10 +54,11 @@ from galm.data.domain import AttributeDomain
 from galm.engine.batches import sequential_batches
 from galm.runs.atomic import read_json
 from galm.runs.directory import RunDirectory
+from galm.runs.torch_files import load_plain
 from galm.search.phases import controller_step, shared_step
 from galm.search.probe import domain_probe_weights, probe_images, probe_similarity
 from galm.search.reinforce import ControllerTrainer
-from galm.search.state import SearchState
+from galm.search.state import CHECKPOINT_VERSION, SearchState
 from galm.training.evaluate import pairwise_auc
 
 
@@ -164,11 +165,14 @@ def initialise_from_sources(search: SearchState, sources: list[int], copy_head_w
 
 
 def source_checkpoint(source: RunDirectory) -> dict[str, Any]:
-    """The finished search state of the source run."""
+    """The finished search state of the source run, read as untrusted data."""
     path = source.search_checkpoint_path
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the source must be a finished `galm search` run")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    state = load_plain(path, "search checkpoint")
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path} is not a search checkpoint of this galm release (version {CHECKPOINT_VERSION})")
+    return state
 
 
 CONTROLLER_SHAPE_KEYS = ("embedding_dim", "arm_dim", "hidden", "num_layers", "attribute_conditioned")
