@@ -15,7 +15,7 @@ TINY_RUN = [
     "--set", "space.resolution=32", "--set", "data.synthetic.resolution=32", "--set", "train.epochs=1",
     "--set", "train.batch_size=8", "--set", "threads=1", "--set", "search.episodes=1",
     "--set", "search.shared_steps=2", "--set", "search.controller_steps=2", "--set", "search.batch_size=8",
-    "--set", "search.controller_attributes_per_step=0",
+    "--set", "search.controller_attributes_per_step=0", "--set", "search.min_positives=1",
 ]
 
 

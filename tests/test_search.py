@@ -165,3 +165,52 @@ def test_resume_rewinds_tensorboard_with_the_metrics(tmp_path):
     assert steps == sorted(set(steps))
     scalars = _scalar_events(run.tensorboard_dir)
     assert scalars["shared/loss"] == steps
+
+
+def test_attributes_the_training_split_cannot_teach_are_skipped_and_reported(tmp_path):
+    import dataclasses
+
+    from galm.search.jobs import retrain_run
+
+    config = _config("search.min_positives=3")
+    domain = config_domain(config)
+    labels = domain.labels.copy()
+    train = domain.split("train")
+    constant, rare = domain.attribute_names[0], domain.attribute_names[1]
+    labels[train, 0] = 0.0                      # constant on train, still varies on test
+    labels[:, 1] = 0.0
+    labels[train[:2], 1] = 1.0                  # two positives on train: fewer than 3
+    labels[domain.split("test")[:3], 1] = 1.0
+    domain = dataclasses.replace(domain, labels=labels)
+    state = build_search(config, domain, torch.device("cpu"))
+    assert set(state.skipped) == {constant, rare}
+    assert "constant on train" in state.skipped[constant] and "only 2 positives" in state.skipped[rare]
+    assert set(state.active.tolist()) == set(range(2, domain.n_attributes))
+
+    run = RunDirectory.create(tmp_path / "run", to_mapping(config))
+    heads = search_run(run, config, domain, torch.device("cpu"))
+    assert {h.attribute for h in heads} == set(domain.attribute_names[2:])
+    archs = json.loads(run.architectures_path.read_text())
+    assert archs[constant]["skipped"].startswith("constant on train") and "skipped" not in archs[domain.attribute_names[2]]
+    results = retrain_run(run, domain, torch.device("cpu")).to_json()
+    assert set(results["skipped"]) == {constant, rare}
+    assert constant in results["per_attribute_auc"]          # scored and shown ...
+    assert results["n_attributes_scored"] == results["n_attributes_varying"] - 2   # ... but not in mAUC
+    learnable = [v for k, v in results["per_attribute_auc"].items() if k not in (constant, rare)]
+    assert results["mauc"] == pytest.approx(np.mean(learnable))
+    assert results["mauc_all_varying"] == pytest.approx(np.mean(list(results["per_attribute_auc"].values())))
+
+
+def test_derive_by_short_training_picks_the_best_candidate_by_validation_auc(tmp_path):
+    config = _config("search.derive=trained", "search.derive_samples=3", "search.derive_epochs=1", "search.episodes=1")
+    state = build_search(config, config_domain(config), torch.device("cpu"))
+    run_search(state)
+    heads = derive(state)
+    assert len(heads) == len(state.active)
+    assert all(0.0 <= h.val_reward <= 1.0 or np.isnan(h.val_reward) for h in heads)
+    from galm.search.derive import trained_candidates
+
+    candidates = [[h.architecture for h in heads], [state.space.default()] * len(heads)]
+    best, aucs = trained_candidates(state, candidates, config.train)
+    assert aucs.shape == (2, len(heads))
+    assert best == torch.nan_to_num(aucs, nan=-1.0).argmax(dim=0).tolist()

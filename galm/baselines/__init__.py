@@ -14,7 +14,8 @@ scores the images of unseen test classes; :func:`evaluate_baseline` returns the
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import dataclasses
+from typing import Any, Mapping, Sequence
 
 from galm.baselines.ale import ALE
 from galm.baselines.dap import DAP
@@ -80,11 +81,15 @@ def evaluate_baseline(
     train_splits: Sequence[str] = ("train", "val"),
     eval_split: str = "test",
     seed: int = 0,
+    excluded: Mapping[str, str] | None = None,
     **options: Any,
 ) -> AucReport:
     """Per-attribute AUCs and mAUC of baseline ``name`` on ``eval_split`` (unseen classes by default).
 
-    Train+val by default, as galm's retrained networks are. Options go to the baseline's
+    Train+val by default, as galm's retrained networks are. ``excluded``: attributes the training
+    split could not teach, left out of mAUC as for galm's networks. Options go to the baseline's
     constructor (e.g. ``kind='svm'`` for DAP, ``loss='hinge'`` for ALE).
     """
-    return run_baseline(name, feature_set, train_splits, eval_split, seed, **options)[1]
+    report = run_baseline(name, feature_set, train_splits, eval_split, seed, **options)[1]
+    return dataclasses.replace(report, excluded={k: v for k, v in (excluded or {}).items()
+                                                 if k in feature_set.attribute_names})

@@ -61,8 +61,10 @@ def register(commands: Any) -> None:
 
     derive = commands.add_parser("derive", help="derive the final architectures again from a search checkpoint")
     derive.add_argument("run", type=Path, metavar="RUN_DIR")
-    derive.add_argument("--method", choices=("argmax", "best_of_k"), help="default: the run's search.derive")
-    derive.add_argument("--samples", type=int, help="k for best_of_k (default: the run's search.derive_samples)")
+    derive.add_argument("--method", choices=("argmax", "best_of_k", "trained"),
+                        help="default: the run's search.derive")
+    derive.add_argument("--samples", type=int,
+                        help="k for best_of_k and trained (default: the run's search.derive_samples)")
 
     retrain = commands.add_parser(
         "retrain", help="train the derived network from scratch on train+val, then score it on the test split"

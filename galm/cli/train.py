@@ -8,6 +8,7 @@ from typing import Any
 
 from galm.cli.arguments import add_config_arguments, load_config, new_run_directory
 from galm.cli.printing import print_report
+from galm.data.info import unlearnable_attributes
 from galm.data.sources import config_domain
 from galm.engine.device import resolve_device
 from galm.runs.architectures import architectures_record, resolve_architectures
@@ -46,7 +47,8 @@ def command_train(args: argparse.Namespace) -> int:
     print(f"galm train: domain {domain.name} ({domain.n_images} images, {domain.n_attributes} attributes) "
           f"on {device}; run directory {run.path}")
     report = train_and_evaluate(
-        run, domain, archs, config.space, config.train, config.seed, device, execution=config.execution
+        run, domain, archs, config.space, config.train, config.seed, device, execution=config.execution,
+        excluded=unlearnable_attributes(domain, config.search.min_positives),
     )
     print_report(report, f"Fixed network ({args.arch}) on {domain.name}")
     print(f"results: {run.results_path}")

@@ -170,8 +170,17 @@ class SearchConfig:
     precision: Precision = "auto"
     reward: RewardMetric = "accuracy"
     # Final architecture per attribute: the policy's argmax, or the best of k samples by validation reward.
-    derive: Literal["argmax", "best_of_k"] = "argmax"
+    derive: Literal["argmax", "best_of_k", "trained"] = "argmax"
     derive_samples: int = 8
+    # derive=trained: the argmax and derive_samples sampled heads of every attribute are trained
+    # stand-alone (all attributes' candidates in one batched network) for this many epochs on the
+    # training split, and each attribute keeps the one with the best validation AUC.
+    derive_epochs: int = 3
+    # Attributes with fewer known positives or negatives than this on the training split (or constant
+    # there) are not searched, get the default head, and are left out of mAUC (listed as skipped).
+    min_positives: int = 5
+    # Images a controller update's reward is measured on; 0 = search.batch_size (one minibatch).
+    reward_batch_size: int = 0
     # Retraining of the derived network (section 4.1): splits, and from scratch or from the supernet's weights.
     retrain_splits: tuple[str, ...] = ("train", "val")
     retrain_init: Literal["scratch", "supernet"] = "scratch"

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from galm.data.domain import SPLIT_NAMES, AttributeDomain
+from galm.data.labelled import LabelledSplits
 
 
 def constant_attributes(domain: AttributeDomain, split: str) -> list[str]:
@@ -67,3 +68,19 @@ def _positive_rates(domain: AttributeDomain, split: str) -> np.ndarray:
 
 def _rate_text(rate: float) -> str:
     return "-" if np.isnan(rate) else f"{rate:.3f}"
+
+
+def unlearnable_attributes(domain: LabelledSplits, min_positives: int, split: str = "train") -> dict[str, str]:
+    """Attributes that `split` cannot teach, with the reason: constant there, or fewer than
+    `min_positives` known positives or negatives (0 = only constant ones). A search does not spend
+    its budget on them, and mAUC leaves them out (they are still scored and listed)."""
+    labels = domain.labels[domain.split(split)]
+    positives = (labels == 1.0).sum(axis=0)
+    negatives = (labels == 0.0).sum(axis=0)
+    reasons = {}
+    for name, pos, neg in zip(domain.attribute_names, positives.tolist(), negatives.tolist()):
+        if pos == 0 or neg == 0:
+            reasons[name] = f"constant on {split} ({pos} positives, {neg} negatives)"
+        elif min(pos, neg) < min_positives:
+            reasons[name] = f"only {min(pos, neg)} {'positives' if pos < neg else 'negatives'} on {split} (< {min_positives})"
+    return reasons

@@ -1,4 +1,4 @@
-"""Minibatches from a prepared domain: seeded order, uint8 to normalised tensors, flips on the device."""
+"""Minibatches from a prepared domain: seeded order and uint8 pixels to normalised tensors."""
 
 from __future__ import annotations
 
@@ -19,15 +19,6 @@ def images_to_tensor(images: np.ndarray | torch.Tensor, device: torch.device | s
     tensor = torch.as_tensor(np.ascontiguousarray(images)) if isinstance(images, np.ndarray) else images
     tensor = tensor.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
     return (tensor - PIXEL_CENTER) / PIXEL_SCALE
-
-
-def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror a random half of a (B, C, H, W) batch left-right (a tensor op, no decoding)."""
-    flip = torch.rand(images.shape[0], generator=generator) < 0.5
-    if not flip.any():
-        return images
-    flip = flip.to(images.device)
-    return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
 @dataclass

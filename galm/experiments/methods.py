@@ -45,6 +45,7 @@ import torch
 from galm.config import GalmConfig
 from galm.config.typed import to_mapping
 from galm.data.domain import AttributeDomain
+from galm.data.info import unlearnable_attributes
 from galm.data.sources import config_domain
 from galm.experiments.spec import Cell, cell_config, search_evaluations
 from galm.nn.network import FixedNetwork
@@ -107,7 +108,8 @@ def _train_fixed(
     """Record `archs` (with `extra` fields per attribute) and train them with the retrain budget."""
     write_json(run.architectures_path, architectures_record(archs, extra))
     return train_and_evaluate(run, domain, archs, config.space, config.retrain, config.seed, device,
-                              net=net, execution=config.execution)
+                              net=net, execution=config.execution,
+                              excluded=unlearnable_attributes(domain, config.search.min_positives))
 
 
 def _run_hand_designed(ctx: CellContext) -> dict[str, Any]:
@@ -142,11 +144,13 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
     with MetricsLogger(run) as logger:
         run_search(search, logger)
     # Stage 1, as GALM's controller updates: each candidate set scored on one validation minibatch.
+    # Only the attributes GALM searches take part; the unlearnable ones get the default head.
     rng = random.Random(config.seed + 7)
     ids = search.active_ids()
-    scored: list[list[tuple[float, Architecture]]] = [[] for _ in range(n)]
+    names = [search.attribute_names[a] for a in search.active.tolist()]
+    scored: list[list[tuple[float, Architecture]]] = [[] for _ in names]
     for _ in range(candidates):
-        archs = [search.space.sample(rng) for _ in range(n)]
+        archs = [search.space.sample(rng) for _ in names]
         rewards = torch.nan_to_num(minibatch_rewards(search, ids, archs), nan=-1.0)
         for j, (arch, reward) in enumerate(zip(archs, rewards.tolist())):
             scored[j].append((reward, arch))
@@ -157,12 +161,14 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
     best, rewards = best_candidates(search, ids, rounds)
     rewards = torch.nan_to_num(rewards, nan=-1.0)
     best_reward = [float(rewards[k, j]) for j, k in enumerate(best)]
-    archs = {name: rounds[k][j] for j, (name, k) in enumerate(zip(domain.attribute_names, best))}
+    chosen = {name: rounds[k][j] for j, (name, k) in enumerate(zip(names, best))}
+    archs = {name: chosen.get(name, search.space.default()) for name in domain.attribute_names}
     write_json(run.random_search_path, {"candidates_per_attribute": candidates,
-                                        "val_reward": dict(zip(domain.attribute_names, best_reward))})
-    extra = {name: {"val_reward": r} for name, r in zip(domain.attribute_names, best_reward)}
+                                        "val_reward": dict(zip(names, best_reward))})
+    extra = {**{name: {"val_reward": r} for name, r in zip(names, best_reward)},
+             **{name: {"skipped": reason} for name, reason in search.skipped.items()}}
     report = _train_fixed(run, domain, config, archs, ctx.device, extra=extra)
-    evaluations = candidates * n + keep * n
+    evaluations = (candidates + keep) * len(names)
     return {**report.to_json(), "evaluations": evaluations, "candidates_per_attribute": candidates}
 
 
@@ -212,7 +218,8 @@ def _run_baseline(ctx: CellContext) -> dict[str, Any]:
     domain = config_domain(config)
     features = features_from_run(dependency, domain, device=ctx.device)
     report = evaluate_baseline(ctx.cell.method, features, tuple(config.search.retrain_splits),
-                               config.train.eval_split, config.seed)
+                               config.train.eval_split, config.seed,
+                               excluded=unlearnable_attributes(domain, config.search.min_positives))
     return {**report.to_json(), "domain": domain.name, "evaluations": 0,
             "features_from": ctx.cell.options["features_from"]["cell"]}
 

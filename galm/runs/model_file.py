@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-
 from galm.config.schema import SpaceConfig
 from galm.nn.network import FixedNetwork
 from galm.runs.atomic import atomic_torch_save

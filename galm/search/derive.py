@@ -1,19 +1,28 @@
 """Derivation: the final head of every searched attribute, chosen on the whole validation split,
-and the ARM record (``arm.json``) of the attribute embeddings."""
+and the ARM record (``arm.json``) of the attribute embeddings.
+
+``argmax`` takes the policy's most likely head; ``best_of_k`` the best of it and k samples by
+their reward on the shared weights; ``trained`` trains the same candidates stand-alone for a few
+epochs (all attributes' candidates in one batched network, :mod:`galm.training.candidates`) and
+keeps the best by validation AUC, because a head's reward on shared weights favours heads that
+train fast, not heads that end best.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import torch
 
+from galm.config.schema import TrainConfig
 from galm.engine.batches import sequential_batches
 from galm.search.rewards import head_rewards
 from galm.search.state import SearchState
 from galm.space import Architecture
+from galm.training.candidates import train_candidates
 
-DeriveMethod = Literal["argmax", "best_of_k"]
+DeriveMethod = Literal["argmax", "best_of_k", "trained"]
 
 
 @dataclass
@@ -62,18 +71,27 @@ def best_candidates(
 
 
 @torch.no_grad()
-def derive(state: SearchState, method: DeriveMethod | None = None, samples: int | None = None) -> list[DerivedHead]:
-    """Final architecture per active attribute: policy argmax, or best of k samples (argmax included)."""
+def derive(
+    state: SearchState, method: DeriveMethod | None = None, samples: int | None = None,
+    train: TrainConfig | None = None,
+) -> list[DerivedHead]:
+    """Final architecture per active attribute: policy argmax, best of k samples by shared-weight
+    reward, or best of the same candidates after short stand-alone training (`train` sets its
+    optimisation; its epochs are ``search.derive_epochs``)."""
     method = method or state.config.derive
     samples = state.config.derive_samples if samples is None else samples
+    if method not in ("argmax", "best_of_k", "trained"):
+        raise ValueError(f"search.derive must be 'argmax', 'best_of_k' or 'trained', got {method!r}")
     ids = state.active_ids()
     candidates = [state.controller.sample(ids, greedy=True).actions]
-    if method == "best_of_k":
+    if method != "argmax":
         generator = torch.Generator(device=state.device).manual_seed(state.seed + 5)
         candidates += [state.controller.sample(ids, generator=generator).actions for _ in range(samples)]
-    elif method != "argmax":
-        raise ValueError(f"search.derive must be 'argmax' or 'best_of_k', got {method!r}")
-    best, rewards = best_candidates(state, ids, [[state.space.decode(a) for a in c.tolist()] for c in candidates])
+    archs = [[state.space.decode(a) for a in c.tolist()] for c in candidates]
+    if method == "trained":
+        best, rewards = trained_candidates(state, archs, train or TrainConfig())
+    else:
+        best, rewards = best_candidates(state, ids, archs)
     actions = torch.stack([candidates[k][j] for j, k in enumerate(best)])
     log_prob, _ = state.controller.evaluate_actions(ids, actions)
     return [
@@ -85,6 +103,21 @@ def derive(state: SearchState, method: DeriveMethod | None = None, samples: int 
         )
         for j, a in enumerate(state.active.tolist())
     ]
+
+
+def trained_candidates(
+    state: SearchState, candidates: list[list[Architecture]], train: TrainConfig
+) -> tuple[list[int], torch.Tensor]:
+    """Per searched attribute, the index of its best candidate by validation AUC after
+    ``search.derive_epochs`` of stand-alone training on the training split; the AUCs (K, m)."""
+    names = [state.attribute_names[a] for a in state.active.tolist()]
+    config = replace(train, epochs=state.config.derive_epochs, splits=("train",))
+    with torch.enable_grad():
+        aucs = train_candidates(state.domain.subset_attributes(names), candidates, state.space.config, config,
+                                state.seed + 6, state.device, execution=state.execution)
+    rewards = torch.as_tensor(aucs, dtype=torch.float32)
+    best = torch.nan_to_num(rewards, nan=-1.0).argmax(dim=0)
+    return [int(k) for k in best], rewards
 
 
 @torch.no_grad()

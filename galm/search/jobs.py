@@ -9,6 +9,7 @@ import torch
 
 from galm.config.schema import GalmConfig
 from galm.data.domain import AttributeDomain
+from galm.data.info import unlearnable_attributes
 from galm.nn.network import FixedNetwork
 from galm.runs.architectures import read_architectures
 from galm.runs.atomic import read_json, write_json
@@ -52,7 +53,10 @@ def write_derived(
     attributes' domains of a transfer."""
     own = search.domain.metadata.get("domain_of_attribute", {})
     domains = [*sources, *[own.get(name, search.domain.name) for name in search.domain.attribute_names]]
-    write_json(run.architectures_path, {head.attribute: head.to_json() for head in heads})
+    default = search.space.default()
+    skipped = {name: {"architecture": default.to_json(), "short": default.short(), "skipped": reason}
+               for name, reason in search.skipped.items()}
+    write_json(run.architectures_path, {**{head.attribute: head.to_json() for head in heads}, **skipped})
     write_json(run.arm_path, arm_record(search, domains))
     write_json(run.trace_path, search.trace_record())
 
@@ -72,7 +76,7 @@ def continue_search(
         rewrite_metrics(run.metrics_path, lambda r: r.get("phase") not in SEARCH_PHASES)
     with MetricsLogger(run) as logger:
         run_search(search, logger, checkpoint, on_step)
-    heads = derive(search)
+    heads = derive(search, train=run.config().train)
     write_derived(run, heads, search, sources)
     return heads
 
@@ -148,7 +152,7 @@ def derive_run(
     """Derive the final architectures again from a run's search checkpoint."""
     config = run.config()
     search = open_search(run, config, domain, device)
-    heads = derive(search, method, samples)
+    heads = derive(search, method, samples, train=config.train)
     sources = source_domains(RunDirectory.open(read_transfer_record(run)["source_run"])) if run.is_transfer() else ()
     write_derived(run, heads, search, sources)
     return heads
@@ -168,4 +172,5 @@ def retrain_run(run: RunDirectory, domain: AttributeDomain, device: torch.device
     return train_and_evaluate(
         run, domain, archs, config.space, config.retrain, config.seed, device, net=net,
         extra_results={"retrain_init": config.search.retrain_init}, execution=config.execution,
+        excluded=unlearnable_attributes(domain, config.search.min_positives),
     )

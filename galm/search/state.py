@@ -23,6 +23,7 @@ from galm.config.schema import (
     SpaceConfig,
 )
 from galm.data.domain import AttributeDomain
+from galm.data.info import unlearnable_attributes
 from galm.engine.augment import Augmentation
 from galm.engine.batches import BatchOrder
 from galm.engine.inputs import DomainInputs
@@ -82,7 +83,8 @@ class SearchState:
             self.supernet.parameters(), lr=search.shared_lr, weight_decay=search.shared_weight_decay
         )
         self.train_order = BatchOrder(domain.split("train"), search.batch_size, seed)
-        self.val_order = BatchOrder(domain.split("val"), search.batch_size, seed + 1)
+        # Phase-2 rewards are measured on minibatches of this order (reward_batch_size images).
+        self.val_order = BatchOrder(domain.split("val"), search.reward_batch_size or search.batch_size, seed + 1)
         self.sampling = torch.Generator(device=self.device).manual_seed(seed + 2)
         self.augmentation = Augmentation(search.flip, search.crop_padding)
         self.augment_rng = torch.Generator().manual_seed(seed + 3)
@@ -91,7 +93,15 @@ class SearchState:
         labels = torch.cat([unknown, torch.as_tensor(domain.labels)], dim=1)
         self.inputs = DomainInputs(domain.images, labels, self.device, self.execution.input_cache)
         self.precision = resolve_precision(search.precision, self.device)
-        self.active = np.arange(n_source, n)
+        # Attributes the training split cannot teach are not searched (name -> reason).
+        self.skipped = unlearnable_attributes(domain, search.min_positives)
+        searched = [n_source + j for j, name in enumerate(domain.attribute_names) if name not in self.skipped]
+        if not searched:
+            raise ValueError(
+                f"no attribute of domain {domain.name!r} can be learned from its training split "
+                f"(search.min_positives={search.min_positives}): {dict(list(self.skipped.items())[:3])}"
+            )
+        self.active = np.asarray(searched, dtype=np.int64)
         self.frozen = np.arange(n_source)
         self._frozen_rows: dict[str, torch.Tensor] | None = None
         self.episode = 0

@@ -2,14 +2,17 @@
 
 Labels are float arrays in which NaN marks an unknown label. An attribute whose known labels on a
 split are all one value (or that has none) has no defined AUC: it is excluded from the mean and
-counted, never scored 0.5, so that mAUC figures stay comparable across splits.
+counted, never scored 0.5, so that mAUC figures stay comparable across splits. An attribute that
+could not be learned from the training split (constant there, or too few positives or negatives:
+``excluded``) is scored but left out of ``mauc``; ``mauc_all_varying`` keeps it, so a reader sees
+what was left out.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy.stats import rankdata
@@ -31,10 +34,18 @@ class AucReport:
     per_attribute_auc: dict[str, float]
     undefined_attributes: list[str] = field(default_factory=list)
     split: str = ""
+    # Attributes the training split could not teach (name -> reason); scored, not in `mauc`.
+    excluded: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def learnable_auc(self) -> dict[str, float]:
+        """AUCs of the scored attributes that were learnable from the training split."""
+        return {k: v for k, v in self.per_attribute_auc.items() if k not in self.excluded}
 
     @property
     def n_attributes_scored(self) -> int:
-        return len(self.per_attribute_auc)
+        """Attributes in `mauc`: defined on this split and learnable."""
+        return len(self.learnable_auc)
 
     @property
     def n_attributes_undefined(self) -> int:
@@ -42,21 +53,29 @@ class AucReport:
 
     @property
     def mauc(self) -> float:
-        """Mean AUC over the scored attributes; NaN when none could be scored."""
-        if not self.per_attribute_auc:
-            return math.nan
-        return float(np.mean(list(self.per_attribute_auc.values())))
+        """Mean AUC over the learnable attributes defined on this split; NaN when there are none."""
+        values = list(self.learnable_auc.values())
+        return float(np.mean(values)) if values else math.nan
+
+    @property
+    def mauc_all_varying(self) -> float:
+        """Mean AUC over every attribute that varies on this split, learnable or not."""
+        values = list(self.per_attribute_auc.values())
+        return float(np.mean(values)) if values else math.nan
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (a NaN mAUC becomes null, which strict JSON readers accept)."""
-        mauc = self.mauc
+        mauc, every = self.mauc, self.mauc_all_varying
         return {
             "split": self.split,
             "mauc": None if math.isnan(mauc) else mauc,
             "n_attributes_scored": self.n_attributes_scored,
+            "mauc_all_varying": None if math.isnan(every) else every,
+            "n_attributes_varying": len(self.per_attribute_auc),
             "n_attributes_undefined": self.n_attributes_undefined,
             "per_attribute_auc": dict(self.per_attribute_auc),
             "undefined_attributes": list(self.undefined_attributes),
+            "skipped": dict(self.excluded),
         }
 
 
@@ -128,8 +147,12 @@ def attribute_aucs(
     labels: np.ndarray,
     attribute_names: Sequence[str],
     split: str = "",
+    excluded: Mapping[str, str] | None = None,
 ) -> AucReport:
-    """Per-attribute AUCs of (N, A) scores against (N, A) labels; NaN labels are ignored."""
+    """Per-attribute AUCs of (N, A) scores against (N, A) labels; NaN labels are ignored.
+
+    `excluded`: attributes the training split could not teach (name -> reason), left out of mAUC.
+    """
     scores = _as_numpy(scores)
     labels = _as_numpy(labels)
     if scores.ndim != 2 or scores.shape != labels.shape:
@@ -150,7 +173,8 @@ def attribute_aucs(
             undefined.append(name)
         else:
             scored[name] = auc
-    return AucReport(per_attribute_auc=scored, undefined_attributes=undefined, split=split)
+    skipped = {name: reason for name, reason in (excluded or {}).items() if name in names}
+    return AucReport(per_attribute_auc=scored, undefined_attributes=undefined, split=split, excluded=skipped)
 
 
 def _known_predictions(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:

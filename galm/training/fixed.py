@@ -8,6 +8,7 @@ import torch
 
 from galm.config.schema import ExecutionConfig, SpaceConfig, TrainConfig
 from galm.data.domain import AttributeDomain
+from galm.data.info import unlearnable_attributes
 from galm.nn.network import FixedNetwork
 from galm.runs.atomic import write_json
 from galm.runs.directory import RunDirectory
@@ -29,6 +30,7 @@ def train_and_evaluate(
     net: FixedNetwork | None = None,
     extra_results: Mapping[str, Any] | None = None,
     execution: ExecutionConfig | None = None,
+    excluded: Mapping[str, str] | None = None,
 ) -> AucReport:
     """Train the fixed network of `archs` on the configured splits, score it, record everything in `run`."""
     ordered = [archs[name] for name in domain.attribute_names]
@@ -41,7 +43,7 @@ def train_and_evaluate(
             on_epoch=lambda epoch, record: log.log(epoch, "retrain", {"loss": record["loss"]}),
             execution=execution,
         )
-        report = evaluate_network(net, domain, config.eval_split, config.eval_batch_size, device)
+        report = evaluate_network(net, domain, config.eval_split, config.eval_batch_size, device, excluded)
         log.log(config.epochs, "evaluate", {"mauc": report.mauc})
     save_model(run.model_path, net.cpu(), domain.attribute_names)
     results = {
@@ -62,6 +64,7 @@ def evaluate_run(run: RunDirectory, domain: AttributeDomain, split: str, device:
     net, names = load_model(run.model_path)
     if names != list(domain.attribute_names):
         raise ValueError(f"{run.model_path} was trained for other attributes than domain {domain.name!r} has")
-    report = evaluate_network(net, domain, split, config.train.eval_batch_size, device)
+    excluded = unlearnable_attributes(domain, config.search.min_positives)
+    report = evaluate_network(net, domain, split, config.train.eval_batch_size, device, excluded)
     write_json(run.split_results_path(split), {**report.to_json(), "domain": domain.name})
     return report

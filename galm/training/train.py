@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -97,8 +97,10 @@ def evaluate_network(
     split: str = "test",
     batch_size: int = 256,
     device: torch.device | str = "cpu",
+    excluded: Mapping[str, str] | None = None,
 ) -> AucReport:
-    """Per-attribute ROC AUC and mAUC of `net` on one split of the domain."""
+    """Per-attribute ROC AUC and mAUC of `net` on one split of the domain (`excluded`: attributes
+    the training split could not teach, left out of mAUC)."""
     scores = predict(net, domain, split, batch_size, device)
     labels = domain.labels[domain.split(split)]
-    return attribute_aucs(scores, labels, domain.attribute_names, split=split)
+    return attribute_aucs(scores, labels, domain.attribute_names, split=split, excluded=excluded)
