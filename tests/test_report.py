@@ -35,6 +35,7 @@ def test_report_has_every_section(report):
     for heading in ("Table 2", "Table 3", "Table 4", "Table 5", "Fig. 5", "Efficiency"):
         assert heading in html and heading in md
     assert "could not be built" not in html
+    assert "Searched heads against random heads, on the weights the search trained" in html
 
 
 def test_report_marks_best_values_and_reads_numbers_from_runs(report, experiment_dir):

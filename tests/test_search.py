@@ -190,6 +190,11 @@ def test_attributes_the_training_split_cannot_teach_are_skipped_and_reported(tmp
     run = RunDirectory.create(tmp_path / "run", to_mapping(config))
     heads = search_run(run, config, domain, torch.device("cpu"))
     assert {h.attribute for h in heads} == set(domain.attribute_names[2:])
+    quality = json.loads(run.search_quality_path.read_text())
+    assert quality["n_skipped"] == 2 and set(quality["per_attribute"]) == set(domain.attribute_names[2:])
+    assert 0.0 <= quality["random_val_mauc"] <= 1.0 and 0.0 <= quality["searched_val_mauc"] <= 1.0
+    assert 0.0 < quality["policy_entropy"] <= quality["max_policy_entropy"]
+    assert 0.0 <= quality["share_of_argmax_changed"] <= 1.0
     archs = json.loads(run.architectures_path.read_text())
     assert archs[constant]["skipped"].startswith("constant on train") and "skipped" not in archs[domain.attribute_names[2]]
     results = retrain_run(run, domain, torch.device("cpu")).to_json()

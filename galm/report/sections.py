@@ -25,6 +25,7 @@ SECTION_TITLES = {
     "choices": "Design choices of the searched heads (Table 4)",
     "correlated": "Correlated attributes of other domains (Table 5)",
     "domains": "Domain correlation from ARM embeddings (Fig. 5)",
+    "quality": "Search quality: searched heads against random heads on the shared weights",
     "curves": "Search curves",
     "per_attribute": "Per-attribute AUC: searched network vs the strongest baseline",
 }
@@ -238,12 +239,44 @@ def _per_attribute_section(inputs: ReportInputs) -> Section:
     return section
 
 
+def _quality_section(inputs: ReportInputs) -> Section:
+    section = Section(SECTION_TITLES["quality"])
+    rows = []
+    for run in inputs.search_runs:
+        quality = _read(RunDirectory(run.path).search_quality_path)
+        if not isinstance(quality, dict):
+            continue
+
+        def number(key: str, scale: float = 1.0, digits: int = 3) -> str:
+            value = quality.get(key)
+            return "–" if value is None else f"{scale * value:.{digits}f}"
+
+        rows.append([run.label, number("searched_val_mauc"), number("random_val_mauc"),
+                     number("share_of_attributes_above_random_median", 100, 0) + "%",
+                     f"{number('policy_entropy', digits=2)} / {number('max_policy_entropy', digits=2)}",
+                     number("share_of_argmax_changed", 100, 0) + "%", str(quality.get("n_skipped", 0))])
+    if not rows:
+        section.blocks.append(Text("No search_quality.json was found: it is written by every search of this galm "
+                                   "release (older runs lack it)."))
+        return section
+    section.blocks.append(Table(
+        "Searched heads against random heads, on the weights the search trained",
+        ["run", "searched val mAUC", "random val mAUC", "attributes above random median", "policy entropy / max",
+         "argmax changed", "skipped"], rows,
+        note="Validation AUC of the derived heads and of 8 draws of random heads, both on the search's shared "
+             "weights. A searched mAUC near the random one, or an entropy near its maximum, means the search has "
+             "not yet told heads apart; `benchmarks/search_quality.py` measures whether the shared-weight ranking "
+             "predicts retrained test AUC."))
+    return section
+
+
 def build_sections(inputs: ReportInputs) -> list[Section]:
     """Every report section, in order; a failing section is replaced by a note (never fatal)."""
     sections = []
     for key, builder in (("comparison", _comparison_section), ("choices", _choices_section),
                          ("correlated", _correlated_section), ("domains", _domains_section),
-                         ("curves", _curves_section), ("per_attribute", _per_attribute_section)):
+                         ("quality", _quality_section), ("curves", _curves_section),
+                         ("per_attribute", _per_attribute_section)):
         try:
             sections.append(builder(inputs))
         except Exception as error:  # noqa: BLE001 - one unreadable input must not lose the report

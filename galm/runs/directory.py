@@ -11,6 +11,7 @@ Layout::
       architectures.json     derived (or given) architectures
       arm.json               ARM representations and their cosine similarities (searches)
       search_trace.json      the reward of every controller update and its search time (searches)
+      search_quality.json    searched vs random heads on the shared weights, policy entropy (searches)
       transfer.json          the source run and each new attribute's nearest source (transfers)
       random_search.json     candidates per attribute and best rewards (random-search cells)
       model.pt               the trained fixed network
@@ -47,6 +48,7 @@ ARM_FILE = "arm.json"
 TRACE_FILE = "search_trace.json"
 TRANSFER_FILE = "transfer.json"
 RANDOM_SEARCH_FILE = "random_search.json"
+SEARCH_QUALITY_FILE = "search_quality.json"
 MODEL_FILE = "model.pt"
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
@@ -142,6 +144,11 @@ class RunDirectory:
     @property
     def transfer_path(self) -> Path:
         return self.path / TRANSFER_FILE
+
+    @property
+    def search_quality_path(self) -> Path:
+        """The searched heads against random ones on the shared weights (searches)."""
+        return self.path / SEARCH_QUALITY_FILE
 
     @property
     def random_search_path(self) -> Path:

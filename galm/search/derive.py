@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import torch
 
-from galm.config.schema import TrainConfig
+from galm.config.schema import RewardMetric, TrainConfig
 from galm.engine.batches import sequential_batches
 from galm.search.rewards import head_rewards
 from galm.search.state import SearchState
@@ -45,15 +45,17 @@ class DerivedHead:
 
 @torch.no_grad()
 def validation_rewards(
-    state: SearchState, ids: torch.Tensor, archs: list[Architecture], batch_size: int = 256
+    state: SearchState, ids: torch.Tensor, archs: list[Architecture], batch_size: int = 256,
+    metric: RewardMetric | None = None,
 ) -> torch.Tensor:
-    """Reward (m,) of each (attribute, head) pair on the whole validation split."""
+    """Reward (m,) of each (attribute, head) pair on the whole validation split (`metric`: the
+    search's reward unless given)."""
     indices = state.domain.split("val")
     logits = torch.cat([
         state.head_logits(state.batch_images(batch, augment=False), ids, archs).cpu()
         for batch in sequential_batches(indices, batch_size)
     ])
-    return head_rewards(logits, state.batch_labels(indices, ids).cpu(), state.config.reward)
+    return head_rewards(logits, state.batch_labels(indices, ids).cpu(), metric or state.config.reward)
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ from galm.runs.directory import RunDirectory
 from galm.runs.metrics import MetricsLogger, rewrite_metrics
 from galm.search.derive import DerivedHead, arm_record, derive
 from galm.search.phases import run_search
+from galm.search.quality import search_quality
 from galm.search.state import SearchState
 from galm.search.transfer import (
     NearestSource,
@@ -59,6 +60,7 @@ def write_derived(
     write_json(run.architectures_path, {**{head.attribute: head.to_json() for head in heads}, **skipped})
     write_json(run.arm_path, arm_record(search, domains))
     write_json(run.trace_path, search.trace_record())
+    write_json(run.search_quality_path, search_quality(search, heads))
 
 
 def continue_search(

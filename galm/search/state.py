@@ -75,6 +75,9 @@ class SearchState:
             controller.hidden, controller.num_layers, controller.init_range,
             attribute_conditioned=controller.attribute_conditioned,
         ).to(self.device)
+        with torch.no_grad():  # the policy's first choices, to see later how far the search moved it
+            self.initial_greedy = self.controller.sample(
+                torch.arange(n, device=self.device), greedy=True).actions.cpu()
         baseline = RewardBaseline(controller.baseline_decay, controller.per_attribute_baseline, n)
         self.trainer = ControllerTrainer(
             self.controller, controller.lr, baseline, controller.grad_clip, controller.entropy_weight
@@ -204,6 +207,7 @@ class SearchState:
             "counters": {"episode": self.episode, "shared_step": self.shared_step,
                          "controller_step": self.controller_step},
             "active": self.active.tolist(),
+            "initial_greedy": self.initial_greedy,
             "reward_trace": list(self.reward_trace),
             "reward_seconds": list(self.reward_seconds),
             "elapsed_seconds": self.elapsed_seconds,
@@ -236,6 +240,7 @@ class SearchState:
         self.episode, self.shared_step = counters["episode"], counters["shared_step"]
         self.controller_step = counters["controller_step"]
         self.active = np.asarray(state["active"], dtype=np.int64)
+        self.initial_greedy = state["initial_greedy"]
         self.frozen = np.asarray(state.get("frozen", []), dtype=np.int64)
         self.reward_trace = list(state.get("reward_trace", []))
         self.reward_seconds = list(state.get("reward_seconds", []))

@@ -1,0 +1,194 @@
+"""Is the search worth it? Whether its shared-weight rewards rank heads as training does, and whether
+its network beats random heads and the best single fixed head at equal retraining budget.
+
+Per seed, on syn1 (default) or a prepared cache (``--data DIR``):
+
+1. the GALM search with the demo budget (plus ``--set``), derived as configured;
+2. ranking: K heads per searched attribute drawn uniformly; each head's reward on the shared
+   weights at the end of the search (whole validation split, the search's reward metric), and the
+   same heads trained stand-alone with the retraining budget (train+val, all attributes' candidates
+   in one batched network, ``galm.training.candidates``) and scored on the test split; Kendall tau
+   between the two, per attribute (mean) and pooled over every (attribute, head) pair;
+3. networks, each trained from scratch with the retraining budget and scored on the test classes:
+   the searched heads, ``--randoms`` networks of random heads, and one fixed head for every
+   attribute among smallest, largest and hand-designed.
+
+Items 2's stand-alone training and 3's reference networks do not depend on the search settings, so
+they are cached per (data, seed, budget) under ``--cache`` and reused when only the search changes.
+
+    python benchmarks/search_quality.py [--data DIR] [--seeds 0 1 2] [--candidates 8] [--randoms 5]
+        [--set key=value ...] [--out results.json]
+
+The last two lines are ``kendall tau: <mean>`` and ``searched minus random median: <mAUC points>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from galm.config.presets import DEMO_OVERRIDES  # noqa: E402
+from galm.config.reader import read_config  # noqa: E402
+from galm.config.schema import GalmConfig  # noqa: E402
+from galm.config.typed import to_mapping  # noqa: E402
+from galm.data.domain import AttributeDomain  # noqa: E402
+from galm.data.info import unlearnable_attributes  # noqa: E402
+from galm.data.sources import config_domain  # noqa: E402
+from galm.runs.architectures import read_architectures, resolve_architectures  # noqa: E402
+from galm.runs.directory import RunDirectory  # noqa: E402
+from galm.search.derive import validation_rewards  # noqa: E402
+from galm.search.jobs import continue_search, build_search, retrain_run  # noqa: E402
+from galm.space import Architecture, SearchSpace  # noqa: E402
+from galm.training.candidates import train_candidates  # noqa: E402
+from galm.training.fixed import train_and_evaluate  # noqa: E402
+
+FIXED = {
+    "smallest": "c4k3s0-c5k3s0-f64-f64-o1",
+    "largest": "c4k5s12-c5k5s123-f256-f256-o2",
+    "hand_designed": "c4k3s0-c5k3s0-f256-f128-o2",
+}
+
+
+def fixed_network_mauc(config: GalmConfig, domain: AttributeDomain, archs: dict[str, Architecture],
+                       device: torch.device) -> float:
+    """Test mAUC of the fixed network of `archs` trained with the retraining budget (a throwaway run)."""
+    excluded = unlearnable_attributes(domain, config.search.min_positives)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = RunDirectory.create(Path(tmp) / "run", to_mapping(config))
+        report = train_and_evaluate(run, domain, archs, config.space, config.retrain, config.seed, device,
+                                    execution=config.execution, excluded=excluded)
+    return report.mauc
+
+
+def candidate_heads(space: SearchSpace, n_attributes: int, k: int, seed: int) -> list[list[Architecture]]:
+    """K uniformly drawn heads for each of n attributes (candidates[k][j])."""
+    rng = random.Random(seed + 7919)
+    return [[space.sample(rng) for _ in range(n_attributes)] for _ in range(k)]
+
+
+def reference(config: GalmConfig, domain: AttributeDomain, searched: list[str], args: argparse.Namespace,
+              device: torch.device) -> dict:
+    """What does not depend on the search: stand-alone test AUC of the K candidates, random-head and
+    fixed networks. Cached on disk by everything it depends on."""
+    key = json.dumps({"data": args.data, "seed": config.seed, "train": to_mapping(config.train),
+                      "splits": list(config.search.retrain_splits), "space": to_mapping(config.space),
+                      "synthetic": to_mapping(config.data.synthetic), "k": args.candidates,
+                      "randoms": args.randoms, "min_positives": config.search.min_positives}, sort_keys=True)
+    path = Path(args.cache) / f"reference-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    space = SearchSpace(config.space)
+    start = time.perf_counter()
+    candidates = candidate_heads(space, len(searched), args.candidates, config.seed)
+    standalone = train_candidates(domain.subset_attributes(searched), candidates, config.space, config.retrain,
+                                  config.seed, device, splits=config.retrain.splits, score_split="test",
+                                  execution=config.execution)
+    names = domain.attribute_names
+    randoms = [fixed_network_mauc(config, domain, resolve_architectures("random", names, space, 1000 * config.seed + r),
+                                  device) for r in range(args.randoms)]
+    fixed = {name: fixed_network_mauc(config, domain, {a: Architecture.parse(short) for a in names}, device)
+             for name, short in FIXED.items()}
+    record = {"standalone_test_auc": standalone.tolist(), "random_mauc": randoms, "fixed_mauc": fixed,
+              "seconds": time.perf_counter() - start}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return record
+
+
+def kendall(shared: np.ndarray, standalone: np.ndarray) -> tuple[float, float, list[float]]:
+    """Mean over attributes of Kendall tau (K heads each), pooled tau over all pairs, per-attribute taus."""
+    taus = []
+    for j in range(shared.shape[1]):
+        ok = np.isfinite(shared[:, j]) & np.isfinite(standalone[:, j])
+        if ok.sum() >= 3 and np.ptp(shared[ok, j]) > 0 and np.ptp(standalone[ok, j]) > 0:
+            taus.append(float(kendalltau(shared[ok, j], standalone[ok, j]).statistic))
+    ok = np.isfinite(shared) & np.isfinite(standalone)
+    pooled = float(kendalltau(shared[ok], standalone[ok]).statistic) if ok.sum() >= 3 else float("nan")
+    return (float(np.mean(taus)) if taus else float("nan")), pooled, taus
+
+
+def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
+    data = [f"data.source={args.data}"] if args.data else []
+    config = read_config(None, [*DEMO_OVERRIDES, *data, f"seed={seed}", *args.overrides])
+    torch.manual_seed(seed)
+    domain = config_domain(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = RunDirectory.create(Path(tmp) / "run", to_mapping(config))
+        state = build_search(config, domain, device)
+        searched = [state.attribute_names[a] for a in state.active.tolist()]
+        start = time.perf_counter()
+        heads = continue_search(run, state, resume=False)
+        search_seconds = time.perf_counter() - start
+        space = SearchSpace(config.space)
+        candidates = candidate_heads(space, len(searched), args.candidates, seed)
+        shared = torch.stack([validation_rewards(state, state.active_ids(), archs) for archs in candidates]).numpy()
+        searched_mauc = retrain_run(run, domain, device).mauc
+        archs = read_architectures(run.architectures_path, domain.attribute_names)
+        entropy = json.loads(run.metrics_path.read_text().strip().splitlines()[-1]).get("entropy")
+    ref = reference(config, domain, searched, args, device)
+    tau, pooled, taus = kendall(shared, np.asarray(ref["standalone_test_auc"], dtype=float))
+    best_fixed = max(ref["fixed_mauc"], key=ref["fixed_mauc"].get)
+    return {
+        "seed": seed, "searched_mauc": searched_mauc, "random_mauc": ref["random_mauc"],
+        "random_median": statistics.median(ref["random_mauc"]), "random_best": max(ref["random_mauc"]),
+        "fixed_mauc": ref["fixed_mauc"], "best_fixed": best_fixed, "best_fixed_mauc": ref["fixed_mauc"][best_fixed],
+        "kendall_tau_mean": tau, "kendall_tau_pooled": pooled, "kendall_taus": taus,
+        "search_seconds": search_seconds, "n_searched": len(searched), "n_skipped": len(state.skipped),
+        "heads": {name: arch.short() for name, arch in archs.items()}, "derived": [h.attribute for h in heads],
+        "last_episode_entropy": entropy,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="a prepared cache directory (default: the synthetic syn1)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--candidates", type=int, default=8, help="heads per attribute for the ranking check")
+    parser.add_argument("--randoms", type=int, default=5, help="random-head networks per seed")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--cache", default=".cache/search_quality", help="where reference results are kept")
+    parser.add_argument("--out", type=Path, help="write every figure as JSON here")
+    args = parser.parse_args()
+    if args.candidates < 2:
+        parser.error("--candidates must be at least 2")
+    device = torch.device("cpu")
+    rows = []
+    for seed in args.seeds:
+        row = run_seed(seed, args, device)
+        rows.append(row)
+        print(f"seed {seed}: searched {row['searched_mauc']:.4f}  random median {row['random_median']:.4f} "
+              f"best {row['random_best']:.4f}  best fixed {row['best_fixed']} {row['best_fixed_mauc']:.4f}  "
+              f"kendall tau {row['kendall_tau_mean']:.3f} (pooled {row['kendall_tau_pooled']:.3f})  "
+              f"search {row['search_seconds']:.0f} s", flush=True)
+    print("\n| seed | searched | random median | random best | best fixed | kendall tau (mean / pooled) | search s |")
+    print("|---:|---:|---:|---:|---|---:|---:|")
+    for r in rows:
+        print(f"| {r['seed']} | {r['searched_mauc']:.4f} | {r['random_median']:.4f} | {r['random_best']:.4f} | "
+              f"{r['best_fixed']} {r['best_fixed_mauc']:.4f} | {r['kendall_tau_mean']:.3f} / "
+              f"{r['kendall_tau_pooled']:.3f} | {r['search_seconds']:.0f} |")
+    margins = [100 * (r["searched_mauc"] - r["random_median"]) for r in rows]
+    above = sum(m > 0 for m in margins)
+    fixed_ok = sum(r["searched_mauc"] >= r["best_fixed_mauc"] for r in rows)
+    print(f"\nabove the random median on {above}/{len(rows)} seeds; at or above the best fixed head on "
+          f"{fixed_ok}/{len(rows)} seeds")
+    if args.out:
+        args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
+    print(f"kendall tau: {np.nanmean([r['kendall_tau_mean'] for r in rows]):.3f}")
+    print(f"searched minus random median: {np.mean(margins):+.2f}")
+
+
+if __name__ == "__main__":
+    main()
