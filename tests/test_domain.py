@@ -230,3 +230,23 @@ def test_class_split_can_hold_out_whole_training_classes_for_val():
     assert len(splits["train"]) + len(splits["val"]) + len(splits["test"]) == 50
     again = class_split(class_index, test_classes=[0, 1], val_fraction=0.25, seed=3, val_by_class=True)
     assert all(np.array_equal(splits[k], again[k]) for k in splits)
+
+
+def test_class_disjoint_validation_for_any_domain():
+    from galm.config.reader import read_config
+    from galm.data.sources import config_domain
+
+    sets = ["space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.images_per_class=10"]
+    plain = config_domain(read_config(None, sets))
+    domain = config_domain(read_config(None, [*sets, "data.val_split=classes", "data.val_fraction=0.25"]))
+    assert np.array_equal(domain.split("test"), plain.split("test"))
+    pool = np.union1d(plain.split("train"), plain.split("val"))
+    assert np.array_equal(np.union1d(domain.split("train"), domain.split("val")), pool)
+    train_classes = set(domain.class_index[domain.split("train")].tolist())
+    val_classes = set(domain.class_index[domain.split("val")].tolist())
+    assert val_classes and not train_classes & val_classes
+    one_class = plain.with_splits({**plain.splits, "train": plain.split("train")[plain.class_index[plain.split("train")] == plain.class_index[plain.split("train")][0]], "val": plain.split("val")[:0]})
+    from galm.data.sources import class_disjoint_validation
+
+    with pytest.raises(ValueError, match="fewer than two training classes"):
+        class_disjoint_validation(one_class, 0.25, 0)

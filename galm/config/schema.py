@@ -297,6 +297,18 @@ class DataConfig:
     # Which synthetic domain (syn1, syn2, ...) when source is 'synthetic'.
     domain: str = "syn1"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    # Where the search's validation images come from: 'domain' keeps the domain's own val split;
+    # 'classes' holds out val_fraction of the training classes whole (seeded by the run's seed), so
+    # the reward measures generalisation to unseen classes as the test split does. The test split
+    # never changes.
+    val_split: Literal["domain", "classes"] = "domain"
+    val_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.val_split not in ("domain", "classes"):
+            raise ValueError(f"data.val_split must be 'domain' or 'classes', got {self.val_split!r}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"data.val_fraction must lie in (0, 1), got {self.val_fraction}")
 
 
 @dataclass(frozen=True)

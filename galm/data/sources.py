@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from galm.config.schema import GalmConfig, SyntheticConfig
 from galm.data.collection import combine_domains
-from galm.data.domain import AttributeDomain
+from galm.data.domain import AttributeDomain, class_split
 from galm.data.synthetic import generate_domain
 
 
@@ -61,5 +63,26 @@ def domain_overrides(domain: str) -> list[str]:
 
 
 def config_domain(config: GalmConfig) -> AttributeDomain:
-    """The domain a run's configuration names (open it once per command and pass it on)."""
-    return open_domain(config.data.source, config.data.domain, config.data.synthetic, config.space.resolution)
+    """The domain a run's configuration names (open it once per command and pass it on), with the
+    validation split `data.val_split` asks for."""
+    domain = open_domain(config.data.source, config.data.domain, config.data.synthetic, config.space.resolution)
+    if config.data.val_split == "classes":
+        domain = class_disjoint_validation(domain, config.data.val_fraction, config.seed)
+    return domain
+
+
+def class_disjoint_validation(domain: AttributeDomain, fraction: float, seed: int) -> AttributeDomain:
+    """`domain` with train+val re-split so that val holds `fraction` of the training classes whole.
+
+    Needs a class-disjoint test split and at least two training classes; the test split is kept.
+    """
+    test = domain.split("test")
+    test_classes = np.unique(domain.class_index[test])
+    pool = np.concatenate([domain.split("train"), domain.split("val")])
+    if not np.array_equal(np.sort(test), np.flatnonzero(np.isin(domain.class_index, test_classes))):
+        raise ValueError(f"data.val_split=classes: the test split of domain {domain.name!r} is not class-disjoint "
+                         "(its classes also have training images); use data.val_split=domain")
+    if len(np.unique(domain.class_index[pool])) < 2:
+        raise ValueError(f"data.val_split=classes: domain {domain.name!r} has fewer than two training classes")
+    splits = class_split(domain.class_index, test_classes.tolist(), fraction, seed, val_by_class=True)
+    return domain.with_splits({**domain.splits, "train": splits["train"], "val": splits["val"]})
