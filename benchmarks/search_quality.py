@@ -8,7 +8,9 @@ Per seed, on syn1 (default) or a prepared cache (``--data DIR``):
    weights at the end of the search (whole validation split, the search's reward metric), and the
    same heads trained stand-alone with the retraining budget (train+val, all attributes' candidates
    in one batched network, ``galm.training.candidates``) and scored on the test split; Kendall tau
-   between the two, per attribute (mean) and pooled over every (attribute, head) pair;
+   between the two, per attribute (mean) and pooled over every (attribute, head) pair; and the same
+   tau for the signal ``search.derive=trained`` ranks by (validation AUC after
+   ``search.derive_epochs`` of stand-alone training on the training split);
 3. networks, each trained from scratch with the retraining budget and scored on the test classes:
    the searched heads, ``--randoms`` networks of random heads, and one fixed head for every
    attribute among smallest, largest and hand-designed.
@@ -32,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -135,17 +138,23 @@ def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
         space = SearchSpace(config.space)
         candidates = candidate_heads(space, len(searched), args.candidates, seed)
         shared = torch.stack([validation_rewards(state, state.active_ids(), archs) for archs in candidates]).numpy()
+        short_config = replace(config.retrain, epochs=config.search.derive_epochs, splits=("train",))
+        short = train_candidates(domain.subset_attributes(searched), candidates, config.space, short_config,
+                                 seed + 6, device, execution=config.execution)
         searched_mauc = retrain_run(run, domain, device).mauc
         archs = read_architectures(run.architectures_path, domain.attribute_names)
         entropy = json.loads(run.metrics_path.read_text().strip().splitlines()[-1]).get("entropy")
     ref = reference(config, domain, searched, args, device)
-    tau, pooled, taus = kendall(shared, np.asarray(ref["standalone_test_auc"], dtype=float))
+    standalone = np.asarray(ref["standalone_test_auc"], dtype=float)
+    tau, pooled, taus = kendall(shared, standalone)
+    short_tau, short_pooled, _ = kendall(short, standalone)
     best_fixed = max(ref["fixed_mauc"], key=ref["fixed_mauc"].get)
     return {
         "seed": seed, "searched_mauc": searched_mauc, "random_mauc": ref["random_mauc"],
         "random_median": statistics.median(ref["random_mauc"]), "random_best": max(ref["random_mauc"]),
         "fixed_mauc": ref["fixed_mauc"], "best_fixed": best_fixed, "best_fixed_mauc": ref["fixed_mauc"][best_fixed],
         "kendall_tau_mean": tau, "kendall_tau_pooled": pooled, "kendall_taus": taus,
+        "short_training_tau_mean": short_tau, "short_training_tau_pooled": short_pooled,
         "search_seconds": search_seconds, "n_searched": len(searched), "n_skipped": len(state.skipped),
         "heads": {name: arch.short() for name, arch in archs.items()}, "derived": [h.attribute for h in heads],
         "last_episode_entropy": entropy,
@@ -171,7 +180,8 @@ def main() -> None:
         rows.append(row)
         print(f"seed {seed}: searched {row['searched_mauc']:.4f}  random median {row['random_median']:.4f} "
               f"best {row['random_best']:.4f}  best fixed {row['best_fixed']} {row['best_fixed_mauc']:.4f}  "
-              f"kendall tau {row['kendall_tau_mean']:.3f} (pooled {row['kendall_tau_pooled']:.3f})  "
+              f"kendall tau {row['kendall_tau_mean']:.3f} (pooled {row['kendall_tau_pooled']:.3f}; "
+              f"short training {row['short_training_tau_mean']:.3f})  "
               f"search {row['search_seconds']:.0f} s", flush=True)
     print("\n| seed | searched | random median | random best | best fixed | kendall tau (mean / pooled) | search s |")
     print("|---:|---:|---:|---:|---|---:|---:|")
@@ -186,6 +196,7 @@ def main() -> None:
           f"{fixed_ok}/{len(rows)} seeds")
     if args.out:
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
+    print(f"kendall tau of short stand-alone training: {np.nanmean([r['short_training_tau_mean'] for r in rows]):.3f}")
     print(f"kendall tau: {np.nanmean([r['kendall_tau_mean'] for r in rows]):.3f}")
     print(f"searched minus random median: {np.mean(margins):+.2f}")
 

@@ -10,14 +10,11 @@ import torch
 
 from galm.cli import main
 from galm.runs.torch_files import UnsafeOrDamagedFile, load_plain
+from tests.support import TINY_SEARCH
 
-TINY = [
-    "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",
-    "data.synthetic.images_per_class=10", "data.synthetic.attributes_per_domain=4",
-    "data.synthetic.n_domains=2", "train.epochs=1", "train.batch_size=16", "threads=1",
-    "search.episodes=1", "search.shared_steps=1", "search.controller_steps=1", "search.batch_size=16",
-    "search.controller_attributes_per_step=0", "search.retrain_init=supernet",
-]
+# The shared tiny search, over two domains (a transfer needs a target) and retrained from the supernet.
+TINY = [*(s.replace("n_domains=1", "n_domains=2") for s in TINY_SEARCH),
+        "train.epochs=1", "train.batch_size=16", "search.shared_steps=1", "search.retrain_init=supernet"]
 
 
 class RunsCode:
