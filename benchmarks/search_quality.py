@@ -50,6 +50,7 @@ from galm.config.typed import to_mapping  # noqa: E402
 from galm.data.domain import AttributeDomain  # noqa: E402
 from galm.data.info import unlearnable_attributes  # noqa: E402
 from galm.data.sources import config_domain  # noqa: E402
+from galm.engine.device import configure_threads  # noqa: E402
 from galm.runs.architectures import read_architectures, resolve_architectures  # noqa: E402
 from galm.runs.directory import RunDirectory  # noqa: E402
 from galm.search.derive import validation_rewards  # noqa: E402
@@ -126,6 +127,7 @@ def kendall(shared: np.ndarray, standalone: np.ndarray) -> tuple[float, float, l
 def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
     data = [f"data.source={args.data}"] if args.data else []
     config = read_config(None, [*DEMO_OVERRIDES, *data, f"seed={seed}", *args.overrides])
+    configure_threads(config.threads)
     torch.manual_seed(seed)
     domain = config_domain(config)
     with tempfile.TemporaryDirectory() as tmp:
