@@ -25,14 +25,16 @@ file is written atomically (:mod:`galm.runs.atomic`).
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import yaml
 
 from galm.config.schema import GalmConfig
-from galm.config.typed import from_mapping
+from galm.config.typed import ConfigError, from_mapping, read_yaml_mapping
 from galm.runs.atomic import PathLike, atomic_write_bytes, atomic_write_json, read_json
 from galm.runs.provenance import start_record
 
@@ -52,6 +54,8 @@ RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
 CONTROL_DIR = "random-control"
 REPORT_FILE = "report.html"
+# What a command writes before its work starts; a run holding nothing else has no results.
+SETUP_FILES = (CONFIG_FILE, RUN_INFO_FILE, ARCHITECTURES_FILE)
 
 
 def _config_yaml(config_mapping: Mapping[str, Any]) -> bytes:
@@ -95,6 +99,50 @@ class RunDirectory:
         atomic_write_bytes(run.config_path, new_config)
         atomic_write_json(run.run_info_path, info)
         return run
+
+    @classmethod
+    @contextlib.contextmanager
+    def begin(cls, path: PathLike, config_mapping: Mapping[str, Any]) -> Iterator[RunDirectory]:
+        """A new run for the block to write: created as :meth:`create` does, and removed again
+        when the block fails before the run holds any result (so the same path can be used again)."""
+        run = cls(Path(path))
+        existed = run.path.exists()
+        run = cls.create(path, config_mapping)
+        try:
+            yield run
+        except BaseException:
+            if not run.holds_results():
+                run.discard(keep_directory=existed)
+            raise
+
+    def holds_results(self) -> bool:
+        """Whether the run holds more than its set-up records: a metric line, a checkpoint, a
+        model, results (TensorBoard files only mirror ``metrics.jsonl``)."""
+        for entry in self.path.iterdir():
+            if entry.name in SETUP_FILES or entry.name == TENSORBOARD_DIR:
+                continue
+            if entry.name == METRICS_FILE and entry.stat().st_size == 0:
+                continue
+            if entry.name == CHECKPOINTS_DIR and entry.is_dir() and not any(
+                    not p.name.endswith(".tmp") for p in entry.iterdir()):
+                continue
+            return True
+        return False
+
+    def discard(self, keep_directory: bool = False) -> None:
+        """Remove the run directory (``keep_directory``: only its content, e.g. a folder the user made)."""
+        if not keep_directory:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for entry in self.path.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+    def record_resume(self, config_mapping: Mapping[str, Any]) -> None:
+        """Append this session to ``run.json``'s resumes (call it once the resume is known to start)."""
+        type(self).create(self.path, config_mapping, exist_ok=True)
 
     @classmethod
     def open(cls, path: PathLike) -> RunDirectory:
@@ -180,15 +228,19 @@ class RunDirectory:
         return self.path / RESULTS_FILE
 
     def config(self) -> GalmConfig:
-        """The resolved configuration the run was started with, checked."""
-        config = from_mapping(GalmConfig, self.config_mapping(), where="")
-        config.check()
+        """The resolved configuration the run was started with, checked; errors name the file."""
+        try:
+            config = from_mapping(GalmConfig, self.config_mapping(), where="")
+            config.check()
+        except ConfigError as error:
+            if str(self.config_path) in str(error):
+                raise
+            raise ConfigError(f"{self.config_path}: {error}") from error
         return config
 
     def config_mapping(self) -> dict[str, Any]:
-        """The resolved config recorded for this run."""
-        data = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
-        return data or {}
+        """The resolved config recorded for this run (a malformed file: a ConfigError naming it)."""
+        return read_yaml_mapping(self.config_path)
 
     def run_info(self) -> dict[str, Any]:
         """The provenance record (``run.json``)."""

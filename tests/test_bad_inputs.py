@@ -1,0 +1,173 @@
+"""A catalogue of malformed inputs, each run through the command line (`galm.cli.main`).
+
+Every case must end with exit code 2 and one line on stderr that names the file, line or key at
+fault and what was expected, and must leave nothing behind: no new run directory, no temporary
+file, no record appended to an existing run. A regression in any of them shows here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from galm.cli import main
+from support import TINY_SEARCH
+
+TINY = (*TINY_SEARCH, "train.epochs=1", "train.batch_size=16")
+
+
+def sets(*overrides: str) -> list[str]:
+    """``--set`` arguments for every override."""
+    return [item for override in overrides for item in ("--set", override)]
+
+
+def refused(argv: list[str], capsys, *needles: str) -> str:
+    """Run the command line; assert exit code 2 and one error line containing every needle."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "error:" in lines[0], err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def leftovers(root: Path) -> list[str]:
+    """Temporary files and directories galm might leave under ``root``."""
+    return sorted(str(p) for p in root.rglob("*") if p.name.endswith(".tmp") or ".tmp-" in p.name
+                  or ".old-" in p.name or p.name == ".galm.lock")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished tiny search, retrained (model.pt): copy it before changing it."""
+    torch.set_num_threads(1)
+    run = tmp_path_factory.mktemp("bad-inputs") / "run"
+    assert main(["search", "--out", str(run), "--retrain", *sets(*TINY)]) == 0
+    return run
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy)
+    return copy
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize("command", ["train", "search"])
+@pytest.mark.parametrize("override, needle", [
+    ("search.batch_size=0", "search.batch_size"),
+    ("device=tpu", "device"),
+    ("space.fc_widths=[0]", "space.fc_widths"),
+    ("train.lr=-1", "train.lr"),
+    ("train.epochs=-1", "train.epochs"),
+    ("train.epochs=0", "train.epochs"),
+    ("train.eval_split=nope", "train.eval_split"),
+    ("controller.lr=0", "controller.lr"),
+    ("search.derive_epochs=0", "search.derive_epochs"),
+    ("search.retrain_splits=[]", "search.retrain_splits"),
+    ("seed=-1", "seed"),
+    ("train.lrr=1", "train.lr"),
+    ("data.source=/nonexistent", "/nonexistent"),
+])
+def test_bad_settings_are_refused_before_the_run_directory_exists(tmp_path, capsys, command, override, needle):
+    out = tmp_path / "run"
+    refused([command, "--out", str(out), *sets(*TINY, override)], capsys, needle)
+    assert not out.exists()
+    refused([command, "--out", str(out), *sets(*TINY, override)], capsys, needle)  # the same --out again
+
+
+def test_an_unavailable_device_is_refused_before_the_run_directory_exists(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    out = tmp_path / "run"
+    refused(["train", "--out", str(out), *sets(*TINY, "device=cuda")], capsys, "device", "CUDA")
+    assert not out.exists()
+
+
+def test_a_bad_architecture_string_is_refused(tmp_path, capsys):
+    refused(["train", "--out", str(tmp_path / "run"), "--arch", "c4k9", *sets(*TINY)], capsys, "architecture string")
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_naming_a_file_is_refused(tmp_path, capsys):
+    out = tmp_path / "file"
+    out.write_text("mine")
+    refused(["train", "--out", str(out), *sets(*TINY)], capsys, str(out), "not a directory")
+    assert out.read_text() == "mine"
+
+
+def test_a_failure_before_the_first_result_removes_the_new_run_directory(tmp_path, capsys, monkeypatch):
+    """A run that fails after its directory was made (here: while training) leaves nothing, so the
+    same --out works next time; a directory the user made stays, empty."""
+    import galm.cli.train
+
+    def broken(*args, **kwargs):
+        raise ValueError("simulated failure while training")
+
+    monkeypatch.setattr(galm.cli.train, "train_and_evaluate", broken)
+    out = tmp_path / "run"
+    refused(["train", "--out", str(out), *sets(*TINY)], capsys, "simulated failure")
+    assert not out.exists()
+    out.mkdir()
+    refused(["train", "--out", str(out), *sets(*TINY)], capsys, "simulated failure")
+    assert out.is_dir() and not any(out.iterdir())
+
+
+def test_derive_refuses_a_negative_sample_count(run_copy, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["derive", str(run_copy), "--method", "best_of_k", "--samples", "-3"])
+    assert exit_info.value.code == 2
+    assert "--samples" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_an_unknown_split(run_copy, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", str(run_copy), "--split", "nope"])
+    assert exit_info.value.code == 2
+    assert "--split" in capsys.readouterr().err
+    assert not (run_copy / "results-nope.json").exists()
+
+
+def test_a_transfer_from_an_unfinished_search_is_refused(run_copy, tmp_path, capsys):
+    (run_copy / "arm.json").unlink()  # what a search that is still running (or was stopped) lacks
+    out = tmp_path / "transfer"
+    refused(["transfer", "--source", str(run_copy), "--target", "syn1", "--out", str(out)], capsys,
+            "arm.json", "has not finished")
+    assert not out.exists()
+
+
+def test_resume_refuses_other_settings_and_records_nothing(run_copy, capsys):
+    before = (run_copy / "run.json").read_text()
+    refused(["search", "--resume", str(run_copy), "--set", "seed=3"], capsys, "--resume")
+    refused(["search", "--resume", str(run_copy), "--out", str(run_copy.parent / "x")], capsys, "--out")
+    assert (run_copy / "run.json").read_text() == before
+    assert not (run_copy.parent / "x").exists()
+
+
+def test_nothing_is_left_behind(finished_run):
+    assert leftovers(finished_run) == []
+    assert json.loads((finished_run / "run.json").read_text())["resumes"] == []
+
+
+def test_an_unexpected_error_asks_for_a_report_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    import galm.cli.demo
+
+    def bug(args):
+        raise KeyError("a galm bug")
+
+    monkeypatch.setitem(galm.cli.demo.COMMANDS, "space", bug)
+    assert main(["space"]) == 1
+    err = capsys.readouterr().err
+    assert "please report this" in err and "--debug" in err and "Traceback" not in err
+    assert main(["--debug", "space"]) == 1
+    assert "Traceback" in capsys.readouterr().err
