@@ -171,3 +171,69 @@ def test_an_unexpected_error_asks_for_a_report_and_debug_shows_the_traceback(tmp
     assert "please report this" in err and "--debug" in err and "Traceback" not in err
     assert main(["--debug", "space"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- YAML files
+
+
+@pytest.mark.parametrize("content, needles", [
+    (b"train:\n  epochs: 3\ntrain:\n  lr: 0.1\n", ("line 3", "duplicate key 'train'", "line 1")),
+    (b"train:\n  epochs: 3\n  epochs: 4\n", ("line 3", "duplicate key 'epochs'")),
+    (b"\x00\x01\x02binary\xff", ("binary",)),
+    (b"train:\n  epochs: 3\n# caf\xe9\n", ("line 3", "UTF-8")),
+    (b"train: [1, 2\n", ("invalid YAML", "line 2")),
+    (b"- 1\n- 2\n", ("top level must be a mapping",)),
+    (b"controller:\n  hidden: three\n", ("controller.hidden", "expected int")),
+])
+def test_a_malformed_config_file_is_named(tmp_path, capsys, content, needles):
+    path = tmp_path / "settings.yaml"
+    path.write_bytes(content)
+    out = tmp_path / "run"
+    line = refused(["train", "--config", str(path), "--out", str(out), *sets(*TINY)], capsys, *needles)
+    assert not out.exists()
+    if "controller.hidden" not in needles:
+        assert str(path) in line
+
+
+def test_a_malformed_config_yaml_in_a_run_directory_is_named(run_copy, capsys):
+    config = run_copy / "config.yaml"
+    before = (run_copy / "run.json").read_text()
+    for text in ("seed: [unclosed\n", "seed: 0\nseed: 1\n", "search:\n  batch_size: 0\n"):
+        config.write_text(text)
+        for argv in (["search", "--resume", str(run_copy)], ["derive", str(run_copy)], ["retrain", str(run_copy)],
+                     ["evaluate", str(run_copy)]):
+            refused(argv, capsys, str(config))
+    assert (run_copy / "run.json").read_text() == before
+
+
+SPEC = """name: bad
+scenarios:
+  - {name: sem1, kind: semantic, domain: syn1}
+methods: [hand_designed]
+base: [space.resolution=32, data.synthetic.resolution=32]
+"""
+
+
+@pytest.mark.parametrize("extra, needles", [
+    ("seeds: [a]\n", ("seeds", "integers")),
+    ("seeds: 3\n", ("seeds",)),
+    ("methods: galm\n", ("duplicate key 'methods'",)),
+    ("random_candidates: many\n", ("random_candidates",)),
+    ("hand_designed: c4k9\n", ("hand_designed",)),
+    ("scenarios: {a: 1}\n", ("duplicate key 'scenarios'",)),
+    ("colour: blue\n", ("unknown keys", "colour")),
+    ("oops: [1, 2\n", ("invalid YAML",)),
+])
+def test_a_malformed_experiment_spec_is_named(tmp_path, capsys, extra, needles):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC + extra)
+    out = tmp_path / "grid"
+    refused(["experiment", str(spec), "--out", str(out)], capsys, str(spec), *needles)
+    assert not out.exists()
+
+
+def test_a_spec_whose_cell_config_fails_names_the_spec_and_the_key(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("data.synthetic.resolution=32]", "data.synthetic.resolution=32, train.epochs=0]"))
+    refused(["experiment", str(spec), "--out", str(tmp_path / "grid")], capsys, str(spec), "train.epochs")
+    assert not (tmp_path / "grid").exists()

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from galm.config.typed import load_yaml_file
 from galm.data.domain import (
     DOMAIN_FILE,
     AttributeDomain,
@@ -94,15 +95,8 @@ def prepare_from_spec(spec_yaml_path: str | os.PathLike[str], **overrides: Any) 
     Relative ``root`` and ``out`` are read from the spec file's folder. Keyword ``overrides``
     (not None) replace spec values.
     """
-    import yaml
-
     path = Path(spec_yaml_path)
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise FileNotFoundError(f"cannot read spec {path}: {error}") from None
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path} is not valid YAML: {error}") from None
+    spec = load_yaml_file(path, "prepare spec")
     if not isinstance(spec, dict):
         raise ValueError(f"{path}: a prepare spec is a mapping with keys {list(_SPEC_KEYS)}")
     spec.update({k: v for k, v in overrides.items() if v is not None})
