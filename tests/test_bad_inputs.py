@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from galm.cli import main
-from support import TINY_SEARCH
+from tests.support import TINY_SEARCH
 
 TINY = (*TINY_SEARCH, "train.epochs=1", "train.batch_size=16")
 
@@ -237,3 +237,49 @@ def test_a_spec_whose_cell_config_fails_names_the_spec_and_the_key(tmp_path, cap
     spec.write_text(SPEC.replace("data.synthetic.resolution=32]", "data.synthetic.resolution=32, train.epochs=0]"))
     refused(["experiment", str(spec), "--out", str(tmp_path / "grid")], capsys, str(spec), "train.epochs")
     assert not (tmp_path / "grid").exists()
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@pytest.fixture
+def table_folder(tmp_path) -> Path:
+    """A folder of eight tiny images; tables naming them are written by the tests."""
+    from PIL import Image
+
+    folder = tmp_path / "data"
+    (folder / "img").mkdir(parents=True)
+    for i in range(8):
+        Image.new("RGB", (8, 8), (30 * i, 90, 40)).save(folder / "img" / f"{i}.png")
+    return folder
+
+
+def _rows(classes: int = 4, delimiter: str = ",") -> str:
+    return "".join(delimiter.join([f"img/{i}.png", f"c{i % classes}", str(i % 2), str(i // 4)]) + "\n"
+                   for i in range(8))
+
+
+def prepare_refused(table: Path, capsys, *needles: str, options: tuple[str, ...] = ()) -> None:
+    out = table.parent.parent / "cache"
+    argv = ["data", "prepare", "table", str(table), "--out", str(out)]
+    refused([*argv, *(item for option in options for item in ("--option", option))], capsys, *needles)
+    assert not out.exists()
+    assert leftovers(table.parent.parent) == []
+
+
+def test_a_latin1_table_is_named_with_its_line(table_folder, capsys):
+    table = table_folder / "t.csv"
+    table.write_bytes("image,class,caf\xe9,b\n".encode("latin-1") + _rows().encode())
+    prepare_refused(table, capsys, str(table), "line 1", "UTF-8")
+
+
+def test_a_semicolon_separated_table_says_which_delimiter_it_saw(table_folder, capsys):
+    table = table_folder / "t.csv"
+    table.write_text("image;class;a;b\n" + _rows(delimiter=";"))
+    prepare_refused(table, capsys, str(table), "semicolon", "';'")
+
+
+def test_a_one_class_table_names_the_file_and_the_column(table_folder, capsys):
+    table = table_folder / "t.csv"
+    table.write_text("image,class,a,b\n" + _rows(classes=1))
+    prepare_refused(table, capsys, str(table), "'class'", "one class", "at least 2")
