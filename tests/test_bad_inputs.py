@@ -283,3 +283,16 @@ def test_a_one_class_table_names_the_file_and_the_column(table_folder, capsys):
     table = table_folder / "t.csv"
     table.write_text("image,class,a,b\n" + _rows(classes=1))
     prepare_refused(table, capsys, str(table), "'class'", "one class", "at least 2")
+
+
+@pytest.mark.parametrize("option, needles", [
+    ("image_colum=image", ("--option image_colum", "did you mean 'image_column'")),
+    ("colour=blue", ("--option colour", "no option 'colour'")),
+    ("val_fraction=abc", ("--option val_fraction", "expected float", "'abc'")),
+    ("allow_outside_paths=maybe", ("--option allow_outside_paths", "expected bool")),
+    ("attribute_columns=a", ("--option attribute_columns", "a list of str")),
+])
+def test_a_mistyped_or_wrongly_typed_reader_option_is_named(table_folder, capsys, option, needles):
+    table = table_folder / "t.csv"
+    table.write_text("image,class,a,b\n" + _rows())
+    prepare_refused(table, capsys, *needles, options=(option,))

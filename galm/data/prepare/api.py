@@ -24,6 +24,7 @@ from galm.data.domain import (
 from galm.data.prepare.build import build_cache, check_options
 from galm.data.prepare.formats import get_reader, path_options
 from galm.data.prepare.integrity import check_files
+from galm.data.prepare.options import check_reader_options
 from galm.data.prepare.manifest import (
     MANIFEST_FILE,
     MANIFEST_VERSION,
@@ -69,6 +70,7 @@ def prepare_dataset(
     """
     reader = get_reader(format)
     options = dict(options or {})
+    check_reader_options(format, reader, options)
     root = Path(root).expanduser().absolute()
     if not root.exists():
         raise FileNotFoundError(f"{format} data not found: {root} does not exist")
