@@ -296,3 +296,26 @@ def test_a_mistyped_or_wrongly_typed_reader_option_is_named(table_folder, capsys
     table = table_folder / "t.csv"
     table.write_text("image,class,a,b\n" + _rows())
     prepare_refused(table, capsys, *needles, options=(option,))
+
+
+def _strict_json(text: str):
+    def refuse(constant: str):
+        raise AssertionError(f"bare {constant} in JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_all_blank_attribute_column_writes_strict_json(table_folder, tmp_path, capsys):
+    """The blank attribute has no AUC and the mAUC of nothing is NaN: every JSON record says null."""
+    table = table_folder / "t.csv"
+    table.write_text("image,class,a,b\n" + "".join(f"img/{i}.png,c{i % 4},{i % 2},\n" for i in range(8)))
+    cache = tmp_path / "cache"
+    assert main(["data", "prepare", "table", str(table), "--out", str(cache), "--resolution", "32"]) == 0
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *sets(*TINY, f"data.source={cache}", "search.min_positives=0")]) == 0
+    capsys.readouterr()
+    for path in [*run.glob("*.json"), *cache.glob("*.json")]:
+        _strict_json(path.read_text())
+    records = [_strict_json(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["mauc"] for r in records if r["phase"] == "evaluate"] == [None]
+    assert json.loads((run / "results.json").read_text())["mauc"] is None

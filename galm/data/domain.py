@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from galm.data.labelled import SPLIT_NAMES, LabelledSplits
-from galm.runs.atomic import sync_handle, sync_path
+from galm.runs.atomic import json_text, sync_handle, sync_path
 
 __all__ = [
     "DOMAIN_FILE",
@@ -101,7 +101,7 @@ class AttributeDomain(LabelledSplits):
             "metadata": self.metadata,
         }
         with open(directory / DOMAIN_FILE, "w", encoding="utf-8") as handle:
-            json.dump(header, handle, indent=1)
+            handle.write(json_text(header, indent=1))
             sync_handle(handle)
 
     @classmethod

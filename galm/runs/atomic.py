@@ -1,13 +1,16 @@
 """Writes that survive a crash: atomic replacement (temporary file, fsync, rename, fsync of the
-directory) for every record galm writes, and JSON reading with errors that name the file.
+directory) for every record galm writes, strict JSON, and JSON reading with errors that name the file.
 
-A crash never leaves a partial file under a final name.
+A crash never leaves a partial file under a final name. Every JSON record is strict JSON: NaN and
+infinities (an undefined AUC, the mAUC of no attribute) are written as ``null``, never as the bare
+``NaN`` that other JSON readers refuse.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -62,10 +65,25 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         handle.write(data)
 
 
+def json_safe(obj: Any) -> Any:
+    """A copy of ``obj`` that strict JSON can hold: NaN and infinities become None, tuples lists."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(item) for item in obj]
+    return obj
+
+
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    """``obj`` as strict JSON text (keys in insertion order; non-finite numbers as null)."""
+    return json.dumps(json_safe(obj), indent=indent, sort_keys=False, allow_nan=False)
+
+
 def atomic_write_json(path: PathLike, obj: Any) -> None:
-    """Writes ``obj`` as indented JSON (keys in insertion order) atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Writes ``obj`` as indented strict JSON atomically."""
+    atomic_write_bytes(path, (json_text(obj) + "\n").encode("utf-8"))
 
 
 def atomic_torch_save(obj: Any, path: PathLike) -> None:

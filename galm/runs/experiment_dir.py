@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from galm.runs.atomic import PathLike, atomic_write_bytes, read_json
+from galm.runs.atomic import PathLike, atomic_write_bytes, json_text, read_json
 
 SPEC_FILE = "experiment.json"
 CELLS_DIR = "cells"
@@ -74,7 +74,7 @@ def is_done(path: Path, spec_hash: str) -> bool:
 
 def mark_done(path: Path, spec_hash: str) -> None:
     """Write the cell's ``done`` marker, last and atomically."""
-    atomic_write_bytes(path / DONE_FILE, json.dumps({"spec_hash": spec_hash, "finished": time.time()}).encode())
+    atomic_write_bytes(path / DONE_FILE, json_text({"spec_hash": spec_hash, "finished": time.time()}).encode())
 
 
 def collect_cells(out: PathLike) -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ from galm.data.prepare.manifest import (
 )
 from galm.data.raw import RawDomain
 from galm.engine.progress import progress
-from galm.runs.atomic import sync_path
+from galm.runs.atomic import json_text, sync_path
 
 # Spawned workers start in seconds (each re-imports the main module, e.g. torch under the CLI), so
 # small datasets are decoded in-process: each extra worker needs at least this many images.
@@ -144,7 +144,7 @@ def build_cache(
         "python": sys.version.split()[0],
     }
     with open(staging / MANIFEST_FILE, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=1)
+        handle.write(json_text(manifest, indent=1))
         handle.flush()
         os.fsync(handle.fileno())
     return PrepareReport(out=out, reused=False, reason=reason, n_source_images=n, n_images=written,
