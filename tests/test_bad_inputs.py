@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from galm.cli import main
 from tests.support import TINY_SEARCH
@@ -319,3 +320,72 @@ def test_an_all_blank_attribute_column_writes_strict_json(table_folder, tmp_path
     records = [_strict_json(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["mauc"] for r in records if r["phase"] == "evaluate"] == [None]
     assert json.loads((run / "results.json").read_text())["mauc"] is None
+
+
+# --------------------------------------------------------------------------- damaged run files
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(b"this is not a torch file\n" * 10)
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "garbage"])
+def test_a_damaged_search_checkpoint_is_named_by_every_command_that_reads_it(run_copy, tmp_path, capsys, how):
+    checkpoint = run_copy / "checkpoints" / "search.pt"
+    _damage(checkpoint, how)
+    (run_copy / "config.yaml").write_text((run_copy / "config.yaml").read_text().replace(
+        "retrain_init: scratch", "retrain_init: supernet"))
+    info = json.loads((run_copy / "run.json").read_text())
+    info["config"]["search"]["retrain_init"] = "supernet"
+    (run_copy / "run.json").write_text(json.dumps(info))
+    before = (run_copy / "run.json").read_text()
+    for argv in (["search", "--resume", str(run_copy)], ["derive", str(run_copy)], ["retrain", str(run_copy)]):
+        refused(argv, capsys, str(checkpoint))
+    assert (run_copy / "run.json").read_text() == before  # no resume recorded
+    out = tmp_path / "transfer"
+    refused(["transfer", "--source", str(run_copy), "--target", "syn1", "--out", str(out)], capsys, str(checkpoint))
+    assert not out.exists()
+    assert leftovers(run_copy) == [] and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "garbage"])
+def test_a_damaged_model_file_is_named(run_copy, capsys, how):
+    model = run_copy / "model.pt"
+    _damage(model, how)
+    refused(["evaluate", str(run_copy)], capsys, str(model))
+    assert not (run_copy / "results-test.json").exists()
+
+
+def test_a_checkpoint_whose_shapes_differ_from_the_config_is_refused(run_copy, capsys):
+    config = run_copy / "config.yaml"
+    config.write_text(config.read_text().replace("- 256\n", "- 512\n"))
+    before = (run_copy / "run.json").read_text()
+    refused(["search", "--resume", str(run_copy)], capsys, "space.fc_widths", "search.pt", "restore")
+    refused(["derive", str(run_copy)], capsys, "space.fc_widths")
+    # A run whose run.json predates the recorded settings: torch's own message, on one line.
+    info = json.loads(before)
+    del info["config"]
+    (run_copy / "run.json").write_text(json.dumps(info))
+    refused(["search", "--resume", str(run_copy)], capsys, "search.pt", "size mismatch")
+    assert "config" not in json.loads((run_copy / "run.json").read_text())
+    assert json.loads((run_copy / "run.json").read_text())["resumes"] == []
+
+
+def test_a_resume_with_other_settings_than_its_checkpoint_warns_naming_them(run_copy, capsys):
+    config = run_copy / "config.yaml"
+    settings = yaml.safe_load(config.read_text())
+    assert settings["seed"] == 0 and settings["controller"]["lr"] == 0.0001
+    settings["seed"], settings["controller"]["lr"] = 3, 0.01
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    assert main(["search", "--resume", str(run_copy)]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "seed 0 -> 3" in err and "controller.lr 0.0001 -> 0.01" in err
+    resumes = json.loads((run_copy / "run.json").read_text())["resumes"]
+    assert len(resumes) == 1 and resumes[0]["config"]["seed"] == 3
+    assert main(["search", "--resume", str(run_copy)]) == 0  # the checkpoint now has these settings
+    assert "warning" not in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,14 +19,14 @@ from galm.cli.arguments import (
 )
 from galm.cli.printing import print_heads, print_nearest, print_report
 from galm.config import GalmConfig, config_from_mapping
-from galm.config.typed import to_mapping
+from galm.config.typed import ConfigError, to_mapping
 from galm.data.domain import AttributeDomain
 from galm.data.sources import config_domain, domain_overrides
 from galm.engine.device import resolve_device
 from galm.experiments.spec import read_scenarios
 from galm.runs.directory import RunDirectory
 from galm.search.jobs import derive_run, retrain_run, search_run, transfer_run
-from galm.search.transfer import check_transfer_config, read_transfer_record
+from galm.search.transfer import CONTROLLER_SHAPE_KEYS, check_transfer_config, read_transfer_record
 
 
 def register(commands: Any) -> None:
@@ -92,10 +93,33 @@ def _resume_recorder(run: RunDirectory, config: GalmConfig) -> Callable[[str, in
     return record
 
 
-def _open_resumed(path: Path) -> tuple[RunDirectory, GalmConfig, torch.device, AttributeDomain]:
+def _check_against_checkpoint(run: RunDirectory, command: str, warn: bool) -> None:
+    """Compare config.yaml with the settings run.json says the run's checkpoint was made with:
+    a change of the space or the controller's shape is refused (the weights cannot fit), any other
+    change is named in a warning when ``warn`` (a resume continues with config.yaml's values)."""
+    changes = run.config_changes()
+    if not changes or not run.search_checkpoint_path.is_file():
+        return
+    shape_keys = {f"controller.{key}" for key in CONTROLLER_SHAPE_KEYS}
+    fixed = [c for c in changes if c[0].startswith("space.") or c[0] in shape_keys]
+    words = ", ".join(f"{key} {before!r} -> {after!r}" for key, before, after in (fixed or changes))
+    if fixed:
+        raise ConfigError(
+            f"{run.config_path} changes {words} from the settings {run.search_checkpoint_path} was made with "
+            f"({run.run_info_path}); the checkpoint's weights fix space.* and the controller's sizes: restore "
+            "config.yaml or start a new run"
+        )
+    if warn:
+        print(f"galm {command}: warning: {run.config_path} differs from the settings the checkpoint was made with "
+              f"({run.run_info_path}): {words}; continuing with config.yaml", file=sys.stderr)
+
+
+def _open_resumed(path: Path, command: str, warn: bool = False) -> tuple[
+        RunDirectory, GalmConfig, torch.device, AttributeDomain]:
     """A run to continue, its checked configuration, device and domain (nothing is written)."""
     run = RunDirectory.open(path)
     config = run.config()
+    _check_against_checkpoint(run, command, warn)
     device = resolve_device(config.device)
     prepare_process(config)
     return run, config, device, config_domain(config)
@@ -106,7 +130,7 @@ def command_search(args: argparse.Namespace) -> int:
         if args.config is not None or args.overrides or args.out is not None:
             raise ValueError("--resume continues a run with its own config.yaml; --config, --set and --out "
                              "are not allowed")
-        run, config, device, domain = _open_resumed(args.resume)
+        run, config, device, domain = _open_resumed(args.resume, args.command, warn=True)
         print(f"galm search: run directory {run.path} on {device}")
         record = _resume_recorder(run, config)
         heads = search_run(run, config, domain, device, resume=True, on_step=record)
@@ -168,7 +192,7 @@ def command_transfer(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.config is not None or args.overrides or args.source or args.target:
             raise ValueError("--resume continues a run with its own settings; give no other options")
-        run, config, device, domain = _open_resumed(args.resume)
+        run, config, device, domain = _open_resumed(args.resume, args.command, warn=True)
         source, _ = finished_search(Path(read_transfer_record(run)["source_run"]))
         record = _resume_recorder(run, config)
         heads, nearest = transfer_run(run, source, config, domain, device, resume=True, on_step=record)
@@ -190,7 +214,7 @@ def command_transfer(args: argparse.Namespace) -> int:
 
 
 def command_derive(args: argparse.Namespace) -> int:
-    run, config, device, domain = _open_resumed(args.run)
+    run, config, device, domain = _open_resumed(args.run, args.command)
     heads = derive_run(run, domain, device, args.method, args.samples)
     print_heads(heads)
     print(f"architectures: {run.architectures_path}")
@@ -198,7 +222,7 @@ def command_derive(args: argparse.Namespace) -> int:
 
 
 def command_retrain(args: argparse.Namespace) -> int:
-    run, config, device, domain = _open_resumed(args.run)
+    run, config, device, domain = _open_resumed(args.run, args.command)
     _retrain_and_print(run, domain, device, "Searched network, retrained")
     print(f"results: {run.results_path}")
     return 0

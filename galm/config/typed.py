@@ -24,6 +24,7 @@ __all__ = [
     "from_mapping",
     "to_mapping",
     "apply_overrides",
+    "changed_keys",
     "deep_merge",
     "load_config",
     "load_yaml_file",
@@ -265,6 +266,21 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], where: str = "") -> list[tuple[str, Any, Any]]:
+    """Every dotted key of both config mappings whose value differs: (key, old value, new value).
+    A key only one of them has (a setting added by a newer galm) is not a change."""
+    changes = []
+    for key in old:
+        if key not in new:
+            continue
+        before, after = old[key], new[key]
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            changes += changed_keys(before, after, _join(where, str(key)))
+        elif before != after:
+            changes.append((_join(where, str(key)), before, after))
+    return changes
 
 
 def _parse_override(override: str) -> tuple[list[str], Any]:

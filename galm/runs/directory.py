@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping
 import yaml
 
 from galm.config.schema import GalmConfig
-from galm.config.typed import ConfigError, from_mapping, read_yaml_mapping
+from galm.config.typed import ConfigError, changed_keys, from_mapping, read_yaml_mapping, to_mapping
 from galm.runs.atomic import PathLike, atomic_write_bytes, atomic_write_json, read_json
 from galm.runs.provenance import start_record
 
@@ -88,7 +88,7 @@ class RunDirectory:
             )
         run.path.mkdir(parents=True, exist_ok=True)
         new_config = _config_yaml(config_mapping)
-        record = start_record()
+        record = {**start_record(), "config": to_mapping(config_mapping)}
         if has_content and run.run_info_path.exists():
             info = read_json(run.run_info_path)
             previous = run.config_path.read_bytes() if run.config_path.exists() else None
@@ -241,6 +241,23 @@ class RunDirectory:
     def config_mapping(self) -> dict[str, Any]:
         """The resolved config recorded for this run (a malformed file: a ConfigError naming it)."""
         return read_yaml_mapping(self.config_path)
+
+    def recorded_config(self) -> dict[str, Any] | None:
+        """The configuration the last session (start or resume) ran with, as ``run.json`` recorded
+        it; None for a run made by a galm that did not record it."""
+        info = self.run_info()
+        for session in [*reversed(info.get("resumes") or []), info]:
+            if isinstance(session, dict) and isinstance(session.get("config"), dict):
+                return session["config"]
+        return None
+
+    def config_changes(self) -> list[tuple[str, Any, Any]]:
+        """Settings of ``config.yaml`` that differ from those the run's files (its checkpoint) were
+        last written with: (dotted key, recorded value, config.yaml's value)."""
+        recorded = self.recorded_config()
+        if recorded is None:
+            return []
+        return changed_keys(recorded, to_mapping(self.config()))
 
     def run_info(self) -> dict[str, Any]:
         """The provenance record (``run.json``)."""
