@@ -389,3 +389,56 @@ def test_a_resume_with_other_settings_than_its_checkpoint_warns_naming_them(run_
     assert len(resumes) == 1 and resumes[0]["config"]["seed"] == 3
     assert main(["search", "--resume", str(run_copy)]) == 0  # the checkpoint now has these settings
     assert "warning" not in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- a second writer
+
+
+@pytest.mark.parametrize("argv", [
+    ["search", "--resume", "{run}"],
+    ["derive", "{run}"],
+    ["retrain", "{run}"],
+    ["evaluate", "{run}"],
+    ["train", "--out", "{run}"],
+])
+def test_a_run_directory_another_process_writes_is_refused_naming_it(run_copy, capsys, argv):
+    from tests.test_lock import Holder
+
+    before = {p.name: p.read_bytes() for p in run_copy.iterdir() if p.is_file() and p.name != ".galm.lock"}
+    holder = Holder(run_copy)
+    try:
+        args = [a.format(run=run_copy) for a in argv] + (sets(*TINY) if argv[0] == "train" else [])
+        refused(args, capsys, str(run_copy), f"pid {holder.pid}", "another galm process")
+        after = {p.name: p.read_bytes() for p in run_copy.iterdir() if p.is_file() and p.name != ".galm.lock"}
+        assert after == before
+    finally:
+        holder.stop()
+    assert not (run_copy / ".galm.lock").exists()
+
+
+def test_a_new_run_directory_another_process_took_is_refused_and_kept(tmp_path, capsys):
+    from tests.test_lock import Holder
+
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = Holder(out)
+    try:
+        refused(["search", "--out", str(out), *sets(*TINY)], capsys, f"pid {holder.pid}")
+        assert [p.name for p in out.iterdir()] == [".galm.lock"]
+    finally:
+        holder.stop()
+
+
+def test_an_experiment_directory_another_process_writes_is_refused(tmp_path, capsys):
+    from tests.test_lock import Holder
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "grid"
+    out.mkdir()
+    holder = Holder(out)
+    try:
+        refused(["experiment", str(spec), "--out", str(out)], capsys, "experiment directory", f"pid {holder.pid}")
+        assert [p.name for p in out.iterdir()] == [".galm.lock"]
+    finally:
+        holder.stop()

@@ -1,6 +1,6 @@
 """The `galm` entry point: the parser of every command and the error boundary around them.
 
-Bad input (a config key, a file, a directory) ends in one line on stderr
+Bad input (a config key, a file, a directory another process writes) ends in one line on stderr
 that names it, exit code 2. Anything else is a galm bug: its message, "please report this", exit
 code 1; ``galm --debug COMMAND`` prints the traceback of either.
 """
@@ -16,13 +16,15 @@ from galm import __version__
 from galm.cli import data, demo, report, search, train
 from galm.config.presets import preset_overrides
 from galm.config.typed import ConfigError
+from galm.runs.lock import DirectoryLocked
 
 MODULES = (train, search, demo, data, report)
 
 # Every error galm raises for bad input: configuration (ConfigError), data and damaged files
 # (ValueError: DatasetFormatError, UnsafeOrDamagedFile), missing or clashing paths (OSError:
-# FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError).
-BAD_INPUT = (ConfigError, ValueError, OSError)
+# FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError), and a directory
+# another galm process is writing (DirectoryLocked).
+BAD_INPUT = (ConfigError, ValueError, OSError, DirectoryLocked)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,7 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     """``galm experiment``: 0 when every cell finished, 1 when some failed."""
     from galm.experiments.grid import run_experiment
     from galm.experiments.spec import read_spec
+    from galm.runs.experiment_dir import writing
 
     spec = read_spec(args.spec)
     if args.overrides:
@@ -50,13 +51,14 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     def show(cell, status: str) -> None:
         print(f"  {cell.key}: {status}", flush=True)
 
-    outcome = run_experiment(spec, out, on_cell=show)
-    print((out / "results.md").read_text(encoding="utf-8"))
-    if getattr(args, "report", True):
-        from galm.report import write_report
+    with writing(out):  # the grid and its report, with no other galm process writing there
+        outcome = run_experiment(spec, out, on_cell=show)
+        print((out / "results.md").read_text(encoding="utf-8"))
+        if getattr(args, "report", True):
+            from galm.report import write_report
 
-        html_path, _ = write_report(out)
-        print(f"report: {html_path}")
+            html_path, _ = write_report(out)
+            print(f"report: {html_path}")
     failed = outcome.count("failed")
     print(f"{outcome.count('done')} cells run, {outcome.count('skipped')} already finished, {failed} failed"
           + (" (see error.json in their directories; rerun to retry)" if failed else ""))

@@ -114,15 +114,14 @@ def _check_against_checkpoint(run: RunDirectory, command: str, warn: bool) -> No
               f"({run.run_info_path}): {words}; continuing with config.yaml", file=sys.stderr)
 
 
-def _open_resumed(path: Path, command: str, warn: bool = False) -> tuple[
-        RunDirectory, GalmConfig, torch.device, AttributeDomain]:
-    """A run to continue, its checked configuration, device and domain (nothing is written)."""
-    run = RunDirectory.open(path)
+def _open_resumed(run: RunDirectory, command: str, warn: bool = False) -> tuple[
+        GalmConfig, torch.device, AttributeDomain]:
+    """The checked configuration, device and domain of a run to continue (nothing is written)."""
     config = run.config()
     _check_against_checkpoint(run, command, warn)
     device = resolve_device(config.device)
     prepare_process(config)
-    return run, config, device, config_domain(config)
+    return config, device, config_domain(config)
 
 
 def command_search(args: argparse.Namespace) -> int:
@@ -130,12 +129,13 @@ def command_search(args: argparse.Namespace) -> int:
         if args.config is not None or args.overrides or args.out is not None:
             raise ValueError("--resume continues a run with its own config.yaml; --config, --set and --out "
                              "are not allowed")
-        run, config, device, domain = _open_resumed(args.resume, args.command, warn=True)
-        print(f"galm search: run directory {run.path} on {device}")
-        record = _resume_recorder(run, config)
-        heads = search_run(run, config, domain, device, resume=True, on_step=record)
-        record()
-        _print_search(run, heads, domain, device, args.retrain)
+        with RunDirectory.open(args.resume).writing() as run:
+            config, device, domain = _open_resumed(run, args.command, warn=True)
+            print(f"galm search: run directory {run.path} on {device}")
+            record = _resume_recorder(run, config)
+            heads = search_run(run, config, domain, device, resume=True, on_step=record)
+            record()
+            _print_search(run, heads, domain, device, args.retrain)
         return 0
     config = load_config(args)
     device = resolve_device(config.device)
@@ -143,7 +143,7 @@ def command_search(args: argparse.Namespace) -> int:
     with new_run(args.out, args.command, config) as run:
         print(f"galm search: run directory {run.path} on {device}")
         heads = search_run(run, config, domain, device)
-    _print_search(run, heads, domain, device, args.retrain)
+        _print_search(run, heads, domain, device, args.retrain)
     return 0
 
 
@@ -177,7 +177,7 @@ def _transfer_once(source_dir: Path, target: str, overrides: list[str], config_f
     with new_run(out, "transfer", config) as run:
         print(f"galm transfer: {source.path} -> {target}; run directory {run.path} on {device}")
         heads, nearest = transfer_run(run, source, config, domain, device)
-    _print_transfer(run, heads, nearest, domain, device, retrain)
+        _print_transfer(run, heads, nearest, domain, device, retrain)
 
 
 def _print_transfer(run, heads, nearest, domain: AttributeDomain, device: torch.device, retrain: bool) -> None:
@@ -192,12 +192,13 @@ def command_transfer(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.config is not None or args.overrides or args.source or args.target:
             raise ValueError("--resume continues a run with its own settings; give no other options")
-        run, config, device, domain = _open_resumed(args.resume, args.command, warn=True)
-        source, _ = finished_search(Path(read_transfer_record(run)["source_run"]))
-        record = _resume_recorder(run, config)
-        heads, nearest = transfer_run(run, source, config, domain, device, resume=True, on_step=record)
-        record()
-        _print_transfer(run, heads, nearest, domain, device, args.retrain)
+        with RunDirectory.open(args.resume).writing() as run:
+            config, device, domain = _open_resumed(run, args.command, warn=True)
+            source, _ = finished_search(Path(read_transfer_record(run)["source_run"]))
+            record = _resume_recorder(run, config)
+            heads, nearest = transfer_run(run, source, config, domain, device, resume=True, on_step=record)
+            record()
+            _print_transfer(run, heads, nearest, domain, device, args.retrain)
         return 0
     if args.scenarios is not None:
         scenarios = read_scenarios(args.scenarios)
@@ -214,16 +215,18 @@ def command_transfer(args: argparse.Namespace) -> int:
 
 
 def command_derive(args: argparse.Namespace) -> int:
-    run, config, device, domain = _open_resumed(args.run, args.command)
-    heads = derive_run(run, domain, device, args.method, args.samples)
+    with RunDirectory.open(args.run).writing() as run:
+        config, device, domain = _open_resumed(run, args.command)
+        heads = derive_run(run, domain, device, args.method, args.samples)
     print_heads(heads)
     print(f"architectures: {run.architectures_path}")
     return 0
 
 
 def command_retrain(args: argparse.Namespace) -> int:
-    run, config, device, domain = _open_resumed(args.run, args.command)
-    _retrain_and_print(run, domain, device, "Searched network, retrained")
+    with RunDirectory.open(args.run).writing() as run:
+        config, device, domain = _open_resumed(run, args.command)
+        _retrain_and_print(run, domain, device, "Searched network, retrained")
     print(f"results: {run.results_path}")
     return 0
 

@@ -57,10 +57,10 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
-    run = RunDirectory.open(args.run)
-    config = run.config()
-    device = resolve_device(config.device)
-    report = evaluate_run(run, config_domain(config), args.split, device)
+    with RunDirectory.open(args.run).writing() as run:
+        config = run.config()
+        device = resolve_device(config.device)
+        report = evaluate_run(run, config_domain(config), args.split, device)
     print_report(report, f"Trained network of {run.path}")
     return 0
 

@@ -38,6 +38,7 @@ from galm.runs.experiment_dir import (
     is_done,
     mark_done,
     spec_path,
+    writing,
 )
 
 
@@ -96,15 +97,15 @@ def run_experiment(
     spec: ExperimentSpec, out: str | Path, device: torch.device | None = None,
     on_cell: Callable[[Cell, str], None] | None = None,
 ) -> GridOutcome:
-    """Run (or resume) every cell of `spec` into `out`, then write the result tables."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(spec_path(out), spec.to_json())
-    outcome = GridOutcome({})
-    for cell in expand_cells(spec):
-        status = run_cell(cell, out, device)
-        outcome.status[cell.key] = status
-        if on_cell is not None:
-            on_cell(cell, status)
-    summarise(out, spec.to_json())
+    """Run (or resume) every cell of `spec` into `out`, then write the result tables; `out` is
+    locked against other galm writers meanwhile."""
+    with writing(out) as out:
+        write_json(spec_path(out), spec.to_json())
+        outcome = GridOutcome({})
+        for cell in expand_cells(spec):
+            status = run_cell(cell, out, device)
+            outcome.status[cell.key] = status
+            if on_cell is not None:
+                on_cell(cell, status)
+        summarise(out, spec.to_json())
     return outcome

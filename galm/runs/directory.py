@@ -18,6 +18,7 @@ Layout::
       results-<split>.json   `galm evaluate --split <split>`
       summary.md             `galm demo`'s table; random-control/ its random-head run
       report.html, report.md `galm report`
+      .galm.lock             while a command writes the run: its pid, host and command
 
 Readers and writers ask :class:`RunDirectory` for a path instead of spelling the name. Every
 file is written atomically (:mod:`galm.runs.atomic`).
@@ -36,6 +37,7 @@ import yaml
 from galm.config.schema import GalmConfig
 from galm.config.typed import ConfigError, changed_keys, from_mapping, read_yaml_mapping, to_mapping
 from galm.runs.atomic import PathLike, atomic_write_bytes, atomic_write_json, read_json
+from galm.runs.lock import LOCK_FILE, lock_directory
 from galm.runs.provenance import start_record
 
 CONFIG_FILE = "config.yaml"
@@ -80,7 +82,7 @@ class RunDirectory:
         run = cls(Path(path))
         if run.path.exists() and not run.path.is_dir():
             raise NotADirectoryError(f"run directory {run.path} exists and is not a directory")
-        has_content = run.path.is_dir() and any(run.path.iterdir())
+        has_content = run.path.is_dir() and any(p.name != LOCK_FILE for p in run.path.iterdir())
         if has_content and not exist_ok:
             raise FileExistsError(
                 f"run directory {run.path} already exists and is not empty; "
@@ -103,23 +105,39 @@ class RunDirectory:
     @classmethod
     @contextlib.contextmanager
     def begin(cls, path: PathLike, config_mapping: Mapping[str, Any]) -> Iterator[RunDirectory]:
-        """A new run for the block to write: created as :meth:`create` does, and removed again
-        when the block fails before the run holds any result (so the same path can be used again)."""
+        """A new run for the block to write, locked against other writers until the block ends:
+        created as :meth:`create` does, and removed again when the block fails before the run
+        holds any result (so the same path can be used again)."""
         run = cls(Path(path))
+        if run.path.exists() and not run.path.is_dir():
+            raise NotADirectoryError(f"run directory {run.path} exists and is not a directory")
         existed = run.path.exists()
-        run = cls.create(path, config_mapping)
+        run.path.mkdir(parents=True, exist_ok=True)
         try:
-            yield run
-        except BaseException:
-            if not run.holds_results():
-                run.discard(keep_directory=existed)
-            raise
+            with lock_directory(run.path, "run directory"):
+                cls.create(run.path, config_mapping)
+                try:
+                    yield run
+                except BaseException:
+                    if not run.holds_results():
+                        run.discard()
+                    raise
+        finally:
+            if not existed:
+                with contextlib.suppress(OSError):
+                    run.path.rmdir()  # only when empty: made here and discarded, or refused
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[RunDirectory]:
+        """This existing run, locked against other galm writers while the block writes it."""
+        with lock_directory(self.path, "run directory"):
+            yield self
 
     def holds_results(self) -> bool:
         """Whether the run holds more than its set-up records: a metric line, a checkpoint, a
         model, results (TensorBoard files only mirror ``metrics.jsonl``)."""
         for entry in self.path.iterdir():
-            if entry.name in SETUP_FILES or entry.name == TENSORBOARD_DIR:
+            if entry.name in SETUP_FILES or entry.name in (TENSORBOARD_DIR, LOCK_FILE):
                 continue
             if entry.name == METRICS_FILE and entry.stat().st_size == 0:
                 continue
@@ -129,12 +147,11 @@ class RunDirectory:
             return True
         return False
 
-    def discard(self, keep_directory: bool = False) -> None:
-        """Remove the run directory (``keep_directory``: only its content, e.g. a folder the user made)."""
-        if not keep_directory:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return
+    def discard(self) -> None:
+        """Remove what the run holds (its lock file stays for its holder to release)."""
         for entry in self.path.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:

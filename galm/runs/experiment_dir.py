@@ -11,6 +11,7 @@ Layout::
           error.json                       the cell failed (retried on the next run)
       results.md, results.csv, cells.csv   the tables of finished cells
       report.html, report.md               `galm report`
+      .galm.lock                           while a grid runs: its pid, host and command
 
 The grid (:mod:`galm.experiments.grid`) writes it, the report reads it; both ask this module for
 the names.
@@ -18,12 +19,14 @@ the names.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from galm.runs.atomic import PathLike, atomic_write_bytes, json_text, read_json
+from galm.runs.lock import lock_directory
 
 SPEC_FILE = "experiment.json"
 CELLS_DIR = "cells"
@@ -34,6 +37,24 @@ RESULTS_FILE = "results.json"
 RESULTS_MD = "results.md"
 RESULTS_CSV = "results.csv"
 CELLS_CSV = "cells.csv"
+
+
+@contextlib.contextmanager
+def writing(out: PathLike) -> Iterator[Path]:
+    """The experiment directory (made if missing), locked against other galm writers while the
+    block writes it; a directory made here and left empty is removed again."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"experiment directory {path} exists and is not a directory")
+    existed = path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        with lock_directory(path, "experiment directory"):
+            yield path
+    finally:
+        if not existed:
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only when empty
 
 
 def spec_path(out: PathLike) -> Path:
