@@ -442,3 +442,49 @@ def test_an_experiment_directory_another_process_writes_is_refused(tmp_path, cap
         assert [p.name for p in out.iterdir()] == [".galm.lock"]
     finally:
         holder.stop()
+
+
+# --------------------------------------------------------------------------- what a killed process left
+
+
+def _dead_owner() -> str:
+    from tests.test_lock import _dead_pid
+
+    from galm.runs.lock import host_tag
+
+    return f"{_dead_pid()}@{host_tag()}"
+
+
+def test_the_temporaries_of_a_killed_writer_are_removed_on_the_next_start(run_copy, capsys):
+    import os
+    import time
+
+    from galm.runs.lock import owner_tag
+
+    checkpoints = run_copy / "checkpoints"
+    dead = checkpoints / f".search.pt.{_dead_owner()}.abcd1234.tmp"
+    unowned = checkpoints / ".search.pt.k2j4h5g6.tmp"  # an earlier release's name, an hour old
+    live = checkpoints / f".search.pt.{owner_tag()}.zzzz9999.tmp"  # a write in progress (this process)
+    for path in (dead, unowned, live):
+        path.write_bytes(b"partial")
+    os.utime(unowned, (time.time() - 3600, time.time() - 3600))
+    assert main(["derive", str(run_copy)]) == 0
+    capsys.readouterr()
+    assert not dead.exists() and not unowned.exists() and live.exists()
+
+
+def test_the_staging_directories_of_a_killed_prepare_are_removed_and_a_moved_cache_put_back(
+        table_folder, tmp_path, capsys):
+    table = table_folder / "t.csv"
+    table.write_text("image,class,a,b\n" + _rows())
+    cache = tmp_path / "cache"
+    argv = ["data", "prepare", "table", str(table), "--out", str(cache), "--resolution", "32"]
+    assert main(argv) == 0
+    owner = _dead_owner()
+    # Killed while rebuilding: the old cache moved aside, the new one half written in staging.
+    cache.rename(tmp_path / f".cache.old-{owner}-{'a' * 32}")
+    (tmp_path / f".cache.tmp-{owner}-{'b' * 32}").mkdir()
+    (tmp_path / f".cache.tmp-{owner}-{'b' * 32}" / "images.partial.npy").write_bytes(b"half")
+    assert main(argv) == 0
+    assert "sources and options unchanged" in capsys.readouterr().out  # the old cache came back, reused
+    assert leftovers(tmp_path) == []

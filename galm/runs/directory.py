@@ -36,7 +36,13 @@ import yaml
 
 from galm.config.schema import GalmConfig
 from galm.config.typed import ConfigError, changed_keys, from_mapping, read_yaml_mapping, to_mapping
-from galm.runs.atomic import PathLike, atomic_write_bytes, atomic_write_json, read_json
+from galm.runs.atomic import (
+    PathLike,
+    atomic_write_bytes,
+    atomic_write_json,
+    read_json,
+    remove_stale_temporaries,
+)
 from galm.runs.lock import LOCK_FILE, lock_directory
 from galm.runs.provenance import start_record
 
@@ -129,8 +135,10 @@ class RunDirectory:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[RunDirectory]:
-        """This existing run, locked against other galm writers while the block writes it."""
+        """This existing run, locked against other galm writers while the block writes it; the
+        temporaries a killed writer left (a half-written ``.search.pt.*.tmp``) are removed first."""
         with lock_directory(self.path, "run directory"):
+            remove_stale_temporaries(self.path)
             yield self
 
     def holds_results(self) -> bool:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from galm.runs.atomic import PathLike, atomic_write_bytes, json_text, read_json
+from galm.runs.atomic import PathLike, atomic_write_bytes, json_text, read_json, remove_stale_temporaries
 from galm.runs.lock import lock_directory
 
 SPEC_FILE = "experiment.json"
@@ -42,7 +42,7 @@ CELLS_CSV = "cells.csv"
 @contextlib.contextmanager
 def writing(out: PathLike) -> Iterator[Path]:
     """The experiment directory (made if missing), locked against other galm writers while the
-    block writes it; a directory made here and left empty is removed again."""
+    block writes it, stale temporaries removed; a directory made here and left empty is removed again."""
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"experiment directory {path} exists and is not a directory")
@@ -50,6 +50,7 @@ def writing(out: PathLike) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
     try:
         with lock_directory(path, "experiment directory"):
+            remove_stale_temporaries(path)  # what a killed grid left in its cells
             yield path
     finally:
         if not existed:

@@ -9,7 +9,8 @@ host is never broken: its owner cannot be checked from here, so the message says
 delete once that process is known to be gone.
 
 A process may take a lock it already holds (the grid inside `galm experiment`); it is released
-when the outermost holder releases it.
+when the outermost holder releases it. Temporary files and directories carry the same owner in
+their names (:func:`owner_tag`), so what a killed process left is recognised (:func:`owner_gone`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -40,6 +42,22 @@ class DirectoryLocked(RuntimeError):
 
 def _host() -> str:
     return socket.gethostname()
+
+
+def host_tag() -> str:
+    """This host's name as it may appear in a file name (letters, digits and '-', at most 40)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", _host())[:40] or "host"
+
+
+def owner_tag() -> str:
+    """``<pid>@<host tag>``: the owner of a temporary file or directory, written into its name."""
+    return f"{os.getpid()}@{host_tag()}"
+
+
+def owner_gone(tag: str) -> bool:
+    """Whether the owner an :func:`owner_tag` names ran on this host and no longer runs."""
+    pid, _, host = tag.partition("@")
+    return host == host_tag() and pid.isdigit() and not pid_alive(int(pid))
 
 
 def pid_alive(pid: int) -> bool:

@@ -10,17 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from galm.config.typed import load_yaml_file
-from galm.data.domain import (
-    DOMAIN_FILE,
-    AttributeDomain,
-    _is_nonempty_dir,
-    _replace_dir,
-)
+from galm.data.domain import DOMAIN_FILE, AttributeDomain, _is_nonempty_dir
 from galm.data.prepare.build import build_cache, check_options
 from galm.data.prepare.formats import get_reader, path_options
 from galm.data.prepare.integrity import check_files
@@ -34,6 +28,7 @@ from galm.data.prepare.manifest import (
     read_manifest,
 )
 from galm.data.raw import RawDomain
+from galm.data.staging import clean_stale, new_staging, replace_dir
 from galm.runs.atomic import sync_path
 
 _SPEC_KEYS = ("format", "root", "out", "resolution", "resize", "crop_margin", "workers", "strict",
@@ -149,6 +144,7 @@ def prepare_domain(
     """
     start = time.perf_counter()
     out = Path(out)
+    clean_stale(out)  # what a killed prepare left beside it (a moved-aside cache goes back)
     check_options(raw, resolution, resize, crop_margin, workers)
     identity = cache_identity(raw, resolution, resize, crop_margin, reader, reader_options or {})
 
@@ -188,14 +184,12 @@ def prepare_domain(
     else:
         reason = "new cache"
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex}"
-    staging.mkdir()
+    staging = new_staging(out)
     try:
         report = build_cache(raw, staging, out, identity, reason, resolution, resize, crop_margin, workers,
                              strict, start)
         sync_path(staging)
-        _replace_dir(staging, out)
+        replace_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
