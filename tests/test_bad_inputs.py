@@ -488,3 +488,75 @@ def test_the_staging_directories_of_a_killed_prepare_are_removed_and_a_moved_cac
     assert main(argv) == 0
     assert "sources and options unchanged" in capsys.readouterr().out  # the old cache came back, reused
     assert leftovers(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- experiment directories
+
+
+def _grid_spec(path: Path, seeds: str = "[0]", scenario: str = "sem1") -> Path:
+    base = [*TINY, "device=cpu"]
+    path.write_text(f"name: {path.stem}\nseeds: {seeds}\nbase: [{', '.join(base)}]\n"
+                    f"scenarios:\n  - {{name: {scenario}, kind: semantic, domain: syn1}}\n"
+                    "methods: [hand_designed]\n")
+    return path
+
+
+def test_an_experiment_directory_holding_another_spec_is_refused_and_force_extends_it(tmp_path, capsys):
+    out = tmp_path / "grid"
+    first = _grid_spec(tmp_path / "first.yaml", seeds="[0, 1]")
+    assert main(["experiment", str(first), "--out", str(out), "--no-report"]) == 0
+    capsys.readouterr()
+    tables = (out / "results.md").read_text()
+    second = _grid_spec(tmp_path / "second.yaml", seeds="[1]", scenario="again")
+    refused(["experiment", str(second), "--out", str(out), "--no-report"], capsys,
+            str(out), "another spec", "experiment.json", "seeds", "scenarios", "--force")
+    assert (out / "results.md").read_text() == tables
+    assert main(["experiment", str(second), "--out", str(out)]) == 2  # with the report too
+    capsys.readouterr()
+    assert main(["experiment", str(second), "--out", str(out), "--force"]) == 0
+    capsys.readouterr()
+    text = (out / "results.md").read_text()
+    assert "again" in text and "sem1" not in text  # the first spec's scenario left the tables
+    rows = (out / "results.csv").read_text().splitlines()
+    assert rows[0] == "method,again:mauc_mean,again:mauc_std,again:n" and rows[1].endswith(",1")  # n: one seed
+    assert [line.split(",")[0] for line in (out / "cells.csv").read_text().splitlines()[1:]] == ["again"]
+    assert (out / "cells" / "sem1" / "hand_designed" / "seed0" / "done").is_file()  # kept on disk
+    assert "1 of 1 cells finished" in (out / "report.md").read_text()
+
+
+def test_a_non_empty_directory_that_is_no_experiment_directory_is_refused(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    spec = _grid_spec(tmp_path / "spec.yaml")
+    for extra in ([], ["--force"]):
+        refused(["experiment", str(spec), "--out", str(out), *extra], capsys, str(out), "not a galm experiment directory")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("name", ["results.md", "report.html"])
+def test_files_galm_did_not_write_in_an_experiment_directory_are_never_overwritten(tmp_path, capsys, name):
+    out = tmp_path / "grid"
+    spec = _grid_spec(tmp_path / "spec.yaml")
+    assert main(["experiment", str(spec), "--out", str(out)]) == 0
+    capsys.readouterr()
+    (out / name).write_text("my own notes\n")
+    for extra in ([], ["--force"]):
+        refused(["experiment", str(spec), "--out", str(out), *extra], capsys, str(out / name), "not written by galm")
+    if name == "report.html":
+        refused(["report", str(out)], capsys, str(out / name), "not written by galm")
+    assert (out / name).read_text() == "my own notes\n"
+
+
+def test_an_experiment_directory_of_an_earlier_release_is_resumed(tmp_path, capsys):
+    """No written.json and no cell hashes in experiment.json: its own tables are recognised."""
+    out = tmp_path / "grid"
+    spec = _grid_spec(tmp_path / "spec.yaml")
+    assert main(["experiment", str(spec), "--out", str(out)]) == 0
+    capsys.readouterr()
+    (out / "written.json").unlink()
+    record = json.loads((out / "experiment.json").read_text())
+    del record["cells"]
+    (out / "experiment.json").write_text(json.dumps(record))
+    assert main(["experiment", str(spec), "--out", str(out)]) == 0
+    assert "already finished" in capsys.readouterr().out

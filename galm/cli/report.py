@@ -15,7 +15,9 @@ def register(subparsers: Any) -> None:
         "experiment", help="run (or resume) a grid of methods × scenarios × seeds and tabulate it",
         description="Run every cell of SPEC.yaml (methods × scenarios × seeds) into DIR/cells/, skipping "
         "finished cells (so a stopped grid resumes) and recording failed ones in error.json; then write "
-        "DIR/results.md and DIR/results.csv (Tables 2 and 3, efficiency) and DIR/report.html.",
+        "DIR/results.md and DIR/results.csv (Tables 2 and 3, efficiency) and DIR/report.html. DIR must be new, "
+        "empty or the directory of this same spec (DIR/experiment.json records it; --force runs another spec "
+        "there), and no other galm process may be writing it.",
     )
     experiment.add_argument("spec", type=Path, help="experiment spec (YAML)")
     experiment.add_argument("--out", type=Path, help="experiment directory (default runs/<spec name>)")
@@ -23,6 +25,10 @@ def register(subparsers: Any) -> None:
                             help="config override added to every cell (after the spec's base; repeatable)")
     experiment.add_argument("--no-report", dest="report", action="store_false",
                             help="do not write report.html after the grid")
+    experiment.add_argument("--force", action="store_true",
+                            help="run SPEC into an experiment directory that holds another spec: cells they share "
+                            "unchanged are kept, changed ones rerun, the others stay on disk but leave the tables "
+                            "(files galm did not write are never overwritten, forced or not)")
 
     report = subparsers.add_parser(
         "report", help="write a self-contained HTML report (and Markdown) of a run or an experiment",
@@ -52,7 +58,7 @@ def run_experiment_command(args: argparse.Namespace) -> int:
         print(f"  {cell.key}: {status}", flush=True)
 
     with writing(out):  # the grid and its report, with no other galm process writing there
-        outcome = run_experiment(spec, out, on_cell=show)
+        outcome = run_experiment(spec, out, on_cell=show, force=args.force)
         print((out / "results.md").read_text(encoding="utf-8"))
         if getattr(args, "report", True):
             from galm.report import write_report

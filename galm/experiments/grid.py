@@ -36,8 +36,8 @@ from galm.runs.experiment_dir import (
     ERROR_FILE,
     RESULTS_FILE,
     is_done,
+    claim,
     mark_done,
-    spec_path,
     writing,
 )
 
@@ -95,14 +95,20 @@ class GridOutcome:
 
 def run_experiment(
     spec: ExperimentSpec, out: str | Path, device: torch.device | None = None,
-    on_cell: Callable[[Cell, str], None] | None = None,
+    on_cell: Callable[[Cell, str], None] | None = None, force: bool = False,
 ) -> GridOutcome:
     """Run (or resume) every cell of `spec` into `out`, then write the result tables; `out` is
-    locked against other galm writers meanwhile."""
+    locked against other galm writers meanwhile.
+
+    `out` must be new, empty or the directory of this spec; `force` runs another spec into an
+    experiment directory (cells it shares unchanged are kept, changed ones rerun, the others stay on
+    disk but leave the tables). Files galm did not write there are never overwritten.
+    """
+    cells = expand_cells(spec)
     with writing(out) as out:
-        write_json(spec_path(out), spec.to_json())
+        claim(out, spec.to_json(), {cell.key: cell.spec_hash() for cell in cells}, force)
         outcome = GridOutcome({})
-        for cell in expand_cells(spec):
+        for cell in cells:
             status = run_cell(cell, out, device)
             outcome.status[cell.key] = status
             if on_cell is not None:
