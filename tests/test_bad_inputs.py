@@ -560,3 +560,35 @@ def test_an_experiment_directory_of_an_earlier_release_is_resumed(tmp_path, caps
     (out / "experiment.json").write_text(json.dumps(record))
     assert main(["experiment", str(spec), "--out", str(out)]) == 0
     assert "already finished" in capsys.readouterr().out
+
+
+def test_a_cell_another_process_writes_stops_the_grid_naming_it(tmp_path, capsys):
+    from tests.test_lock import Holder
+
+    out = tmp_path / "grid"
+    cell = out / "cells" / "sem1" / "hand_designed" / "seed0"
+    assert main(["experiment", str(_grid_spec(tmp_path / "spec.yaml", seeds="[1]")), "--out", str(out)]) == 0
+    capsys.readouterr()
+    cell.mkdir(parents=True)
+    holder = Holder(cell)  # e.g. a `galm derive` of that cell
+    try:
+        refused(["experiment", str(_grid_spec(tmp_path / "spec.yaml")), "--out", str(out), "--force"], capsys,
+                "cell directory", f"pid {holder.pid}")
+        assert [p.name for p in cell.iterdir()] == [".galm.lock"]
+    finally:
+        holder.stop()
+
+
+@pytest.mark.parametrize("argv", [
+    ["experiment", "{spec}", "--out", "{file}"],
+    ["data", "prepare", "table", "{table}", "--out", "{file}"],
+    ["search", "--out", "{file}", *sets(*TINY)],
+])
+def test_out_naming_a_file_is_refused_by_every_command(tmp_path, table_folder, capsys, argv):
+    spec = _grid_spec(tmp_path / "spec.yaml")
+    table = table_folder / "t.csv"
+    table.write_text("image,class,a,b\n" + _rows())
+    target = tmp_path / "a-file"
+    target.write_text("mine")
+    refused([a.format(spec=spec, file=target, table=table) for a in argv], capsys, str(target))
+    assert target.read_text() == "mine"

@@ -31,6 +31,7 @@ from galm.experiments.spec import (
 )
 from galm.report.summary import summarise
 from galm.runs.atomic import write_json
+from galm.runs.lock import LOCK_FILE, lock_directory
 from galm.runs.experiment_dir import (
     CELL_FILE,
     ERROR_FILE,
@@ -43,15 +44,21 @@ from galm.runs.experiment_dir import (
 
 
 def _clear(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    """Empty a cell's directory (its lock file stays with its holder)."""
+    for entry in path.iterdir():
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def run_cell(cell: Cell, out: str | Path, device: torch.device | None = None) -> str:
     """Run one cell unless it is already done: 'skipped', 'done' or 'failed'.
 
-    Failures (any Exception) are recorded in ``error.json``; KeyboardInterrupt and other
+    The cell's run directory is locked while it runs, so a `galm derive` or `retrain` of it waits
+    its turn. Failures (any Exception) are recorded in ``error.json``; KeyboardInterrupt and other
     BaseExceptions propagate, leaving the cell unfinished (it starts afresh next time).
     """
     out = Path(out)
@@ -59,6 +66,12 @@ def run_cell(cell: Cell, out: str | Path, device: torch.device | None = None) ->
     spec_hash = cell.spec_hash()
     if is_done(path, spec_hash):
         return "skipped"
+    path.mkdir(parents=True, exist_ok=True)
+    with lock_directory(path, "cell directory"):
+        return _run_cell(cell, out, path, spec_hash, device)
+
+
+def _run_cell(cell: Cell, out: Path, path: Path, spec_hash: str, device: torch.device | None) -> str:
     _clear(path)
     write_json(path / CELL_FILE, {**cell.to_json(), "spec_hash": spec_hash})
     config = cell_config(cell)
