@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
     report = subparsers.add_parser(
         "report", help="write a self-contained HTML report (and Markdown) of a run or an experiment",
         description="DIR is a run directory or an experiment directory. Writes report.html (plots embedded, "
-        "no external resources) and report.md next to it.",
+        "no external resources) and report.md next to it; into an experiment directory only while no grid "
+        "writes it, and never over a file galm did not write (--out writes elsewhere).",
     )
     report.add_argument("dir", type=Path, help="run or experiment directory")
     report.add_argument("--out", type=Path, help="HTML file to write (default DIR/report.html; report.md beside it)")
