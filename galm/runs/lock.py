@@ -112,7 +112,8 @@ def describe(holder: dict[str, Any]) -> str:
     """The holder in words: pid, host, command and since when."""
     if not holder:
         return "an unreadable lock record"
-    command = holder.get("command") or "galm"
+    command = str(holder.get("command") or "galm")
+    command = command if len(command) <= 60 else command[:57] + "..."
     return f"pid {holder.get('pid')} on {holder.get('host')} ({command}, since {holder.get('since')})"
 
 
