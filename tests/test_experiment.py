@@ -161,7 +161,9 @@ def test_changed_spec_reruns_the_cell_and_its_dependants(tmp_path):
     spec = _small_spec(seeds=[0])
     run_experiment(spec, tmp_path)
     changed = _small_spec(seeds=[0], hand_designed="c4k3s0-c5k3s0-f64-f128-o1")
-    outcome = run_experiment(changed, tmp_path)
+    with pytest.raises(ValueError, match="another spec.*hand_designed.*--force"):
+        run_experiment(changed, tmp_path)  # another spec is refused unless forced
+    outcome = run_experiment(changed, tmp_path, force=True)
     assert outcome.status == {"sem1/hand_designed/seed0": "done", "sem1/dap/seed0": "done"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -388,3 +389,52 @@ def test_source_paths_spelled_differently_reuse_the_cache(tmp_path: Path, monkey
     shutil.copytree(dataset / "images", dataset / "copy")
     moved = prepare_dataset("clothing", dataset, clothing_out, resolution=8, options={"images_dir": "copy"})
     assert not moved.reused and "images_dir" in moved.reason  # another folder is not a respelling
+
+
+WORKER_SCRIPT = '''
+import os, sys, time
+from pathlib import Path
+
+
+def hold(folder):
+    """Record this worker's pid, then work for a minute."""
+    Path(folder, str(os.getpid())).write_text("")
+    time.sleep(60)
+    return os.getpid()
+
+
+if __name__ == "__main__":
+    from galm.data.prepare.workers import decoded
+
+    with decoded([sys.argv[1]] * 2, 2, hold) as results:
+        list(results)
+'''
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="kill -9 of the main process")
+def test_decoding_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from galm.runs.lock import pid_alive
+
+    script = tmp_path / "main.py"
+    script.write_text(WORKER_SCRIPT)
+    folder = tmp_path / "pids"
+    folder.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    main = subprocess.Popen([sys.executable, str(script), str(folder)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = [int(p.name) for p in folder.iterdir()]
+        assert len(workers) == 2 and all(pid_alive(pid) for pid in workers)
+    finally:
+        main.send_signal(signal.SIGKILL)
+        main.wait()
+    deadline = time.monotonic() + 10
+    while any(pid_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(pid_alive(pid) for pid in workers), "decoding workers outlived their killed parent"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -192,3 +193,16 @@ def test_metrics_logger_resumes_after_a_crash_mid_line(tmp_path: Path) -> None:
         logger.log(2, "train", {"loss": 1.0})
     assert [r["step"] for r in read_metrics(path)] == [1, 2]
     assert path.read_text().endswith("\n")
+
+
+def test_json_records_are_strict_json(tmp_path: Path) -> None:
+    from galm.runs.atomic import atomic_write_json
+
+    path = tmp_path / "r.json"
+    atomic_write_json(path, {"auc": float("nan"), "top": [float("inf"), 0.5, (float("-inf"),)], "n": 1})
+    assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c)) == {
+        "auc": None, "top": [None, 0.5, [None]], "n": 1}
+    with MetricsLogger(tmp_path, tensorboard=False) as log:
+        log.log(1, "evaluate", {"mauc": float("nan")})
+    assert '"mauc": null' in (tmp_path / "metrics.jsonl").read_text()
+    assert math.isnan(read_metrics(tmp_path)[0]["mauc"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
+from typing import Iterator
 
 from galm.config import GalmConfig, read_config
 from galm.config.presets import PRESETS
@@ -29,7 +31,20 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one setting, e.g. --set train.epochs=5 --set space.resolution=224 (repeatable)",
     )
-    parser.add_argument("--out", type=Path, help="run directory to create (default: runs/<command>-<time>)")
+    parser.add_argument("--out", type=Path,
+                        help="run directory to create (default: runs/<command>-<time>); it must not exist or be "
+                        "empty, and is removed again if the command fails before it holds any result")
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def prepare_process(config: GalmConfig) -> None:
@@ -45,7 +60,14 @@ def load_config(args: argparse.Namespace, defaults: tuple[str, ...] = ()) -> Gal
     return config
 
 
-def new_run_directory(args: argparse.Namespace, config: GalmConfig) -> RunDirectory:
-    """--out, or runs/<command>-<time>; an existing non-empty directory is refused."""
-    path = args.out or Path("runs") / f"{args.command}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return RunDirectory.create(path, to_mapping(config))
+def run_path(out: Path | None, command: str) -> Path:
+    """--out, or runs/<command>-<time>."""
+    return out or Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@contextlib.contextmanager
+def new_run(out: Path | None, command: str, config: GalmConfig) -> Iterator[RunDirectory]:
+    """A new run directory for the block (an existing non-empty one is refused); removed again when
+    the block fails before the run holds any result. Check everything that can be checked first."""
+    with RunDirectory.begin(run_path(out, command), to_mapping(config)) as run:
+        yield run

@@ -10,7 +10,7 @@ from galm.cli.arguments import (
     add_config_arguments,
     add_preset_argument,
     load_config,
-    new_run_directory,
+    new_run,
 )
 from galm.config import read_config
 from galm.config.presets import DEMO_OVERRIDES
@@ -39,11 +39,11 @@ def register(commands: Any) -> None:
 
 def command_demo(args: argparse.Namespace) -> int:
     config = load_config(args, DEMO_OVERRIDES)
-    run = new_run_directory(args, config)
     device = resolve_device(config.device)
-    print(f"galm demo: GALM search on {config.data.domain} ({config.search.episodes} episodes), "
-          f"then retraining; run directory {run.path}")
-    print(run_demo(run, config, device))
+    with new_run(args.out, args.command, config) as run:
+        print(f"galm demo: GALM search on {config.data.domain} ({config.search.episodes} episodes), "
+              f"then retraining; run directory {run.path}")
+        print(run_demo(run, config, device))
     return 0
 
 

@@ -15,7 +15,9 @@ def register(subparsers: Any) -> None:
         "experiment", help="run (or resume) a grid of methods × scenarios × seeds and tabulate it",
         description="Run every cell of SPEC.yaml (methods × scenarios × seeds) into DIR/cells/, skipping "
         "finished cells (so a stopped grid resumes) and recording failed ones in error.json; then write "
-        "DIR/results.md and DIR/results.csv (Tables 2 and 3, efficiency) and DIR/report.html.",
+        "DIR/results.md and DIR/results.csv (Tables 2 and 3, efficiency) and DIR/report.html. DIR must be new, "
+        "empty or the directory of this same spec (DIR/experiment.json records it; --force runs another spec "
+        "there), and no other galm process may be writing it.",
     )
     experiment.add_argument("spec", type=Path, help="experiment spec (YAML)")
     experiment.add_argument("--out", type=Path, help="experiment directory (default runs/<spec name>)")
@@ -23,11 +25,16 @@ def register(subparsers: Any) -> None:
                             help="config override added to every cell (after the spec's base; repeatable)")
     experiment.add_argument("--no-report", dest="report", action="store_false",
                             help="do not write report.html after the grid")
+    experiment.add_argument("--force", action="store_true",
+                            help="run SPEC into an experiment directory that holds another spec: cells they share "
+                            "unchanged are kept, changed ones rerun, the others stay on disk but leave the tables "
+                            "(files galm did not write are never overwritten, forced or not)")
 
     report = subparsers.add_parser(
         "report", help="write a self-contained HTML report (and Markdown) of a run or an experiment",
         description="DIR is a run directory or an experiment directory. Writes report.html (plots embedded, "
-        "no external resources) and report.md next to it.",
+        "no external resources) and report.md next to it; into an experiment directory only while no grid "
+        "writes it, and never over a file galm did not write (--out writes elsewhere).",
     )
     report.add_argument("dir", type=Path, help="run or experiment directory")
     report.add_argument("--out", type=Path, help="HTML file to write (default DIR/report.html; report.md beside it)")
@@ -37,6 +44,7 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     """``galm experiment``: 0 when every cell finished, 1 when some failed."""
     from galm.experiments.grid import run_experiment
     from galm.experiments.spec import read_spec
+    from galm.runs.experiment_dir import writing
 
     spec = read_spec(args.spec)
     if args.overrides:
@@ -50,13 +58,14 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     def show(cell, status: str) -> None:
         print(f"  {cell.key}: {status}", flush=True)
 
-    outcome = run_experiment(spec, out, on_cell=show)
-    print((out / "results.md").read_text(encoding="utf-8"))
-    if getattr(args, "report", True):
-        from galm.report import write_report
+    with writing(out):  # the grid and its report, with no other galm process writing there
+        outcome = run_experiment(spec, out, on_cell=show, force=args.force)
+        print((out / "results.md").read_text(encoding="utf-8"))
+        if getattr(args, "report", True):
+            from galm.report import write_report
 
-        html_path, _ = write_report(out)
-        print(f"report: {html_path}")
+            html_path, _ = write_report(out)
+            print(f"report: {html_path}")
     failed = outcome.count("failed")
     print(f"{outcome.count('done')} cells run, {outcome.count('skipped')} already finished, {failed} failed"
           + (" (see error.json in their directories; rerun to retry)" if failed else ""))

@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import time
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from galm.cli.arguments import (
     add_config_arguments,
     load_config,
-    new_run_directory,
+    new_run,
+    non_negative_int,
     prepare_process,
+    run_path,
 )
 from galm.cli.printing import print_heads, print_nearest, print_report
-from galm.config import config_from_mapping
-from galm.config.typed import to_mapping
+from galm.config import GalmConfig, config_from_mapping
+from galm.config.typed import ConfigError, to_mapping
 from galm.data.domain import AttributeDomain
 from galm.data.sources import config_domain, domain_overrides
 from galm.engine.device import resolve_device
 from galm.experiments.spec import read_scenarios
 from galm.runs.directory import RunDirectory
 from galm.search.jobs import derive_run, retrain_run, search_run, transfer_run
-from galm.search.transfer import read_transfer_record
+from galm.search.transfer import CONTROLLER_SHAPE_KEYS, check_transfer_config, read_transfer_record
 
 
 def register(commands: Any) -> None:
@@ -63,7 +65,7 @@ def register(commands: Any) -> None:
     derive.add_argument("run", type=Path, metavar="RUN_DIR")
     derive.add_argument("--method", choices=("argmax", "best_of_k", "trained"),
                         help="default: the run's search.derive")
-    derive.add_argument("--samples", type=int,
+    derive.add_argument("--samples", type=non_negative_int,
                         help="k for best_of_k and trained (default: the run's search.derive_samples)")
 
     retrain = commands.add_parser(
@@ -76,41 +78,106 @@ def _retrain_and_print(run: RunDirectory, domain: AttributeDomain, device: torch
     print_report(retrain_run(run, domain, device), title)
 
 
+def _resume_recorder(run: RunDirectory, config: GalmConfig) -> Callable[[str, int], None]:
+    """An on_step callback that appends the resume to run.json at the first step; call it once
+    more after the job (a finished search takes no step). A resume that fails while loading its
+    checkpoint therefore leaves run.json as it was."""
+    recorded = False
+
+    def record(phase: str = "", step: int = 0) -> None:
+        nonlocal recorded
+        if not recorded:
+            recorded = True
+            run.record_resume(to_mapping(config))
+
+    return record
+
+
+def _check_against_checkpoint(run: RunDirectory, command: str, warn: bool) -> None:
+    """Compare config.yaml with the settings run.json says the run's checkpoint was made with:
+    a change of the space or the controller's shape is refused (the weights cannot fit), any other
+    change is named in a warning when ``warn`` (a resume continues with config.yaml's values)."""
+    changes = run.config_changes()
+    if not changes or not run.search_checkpoint_path.is_file():
+        return
+    shape_keys = {f"controller.{key}" for key in CONTROLLER_SHAPE_KEYS}
+    fixed = [c for c in changes if c[0].startswith("space.") or c[0] in shape_keys]
+    words = ", ".join(f"{key} {before!r} -> {after!r}" for key, before, after in (fixed or changes))
+    if fixed:
+        raise ConfigError(
+            f"{run.config_path} changes {words} from the settings {run.search_checkpoint_path} was made with "
+            f"({run.run_info_path}); the checkpoint's weights fix space.* and the controller's sizes: restore "
+            "config.yaml or start a new run"
+        )
+    if warn:
+        print(f"galm {command}: warning: {run.config_path} differs from the settings the checkpoint was made with "
+              f"({run.run_info_path}): {words}; continuing with config.yaml", file=sys.stderr)
+
+
+def _open_resumed(run: RunDirectory, command: str, warn: bool = False) -> tuple[
+        GalmConfig, torch.device, AttributeDomain]:
+    """The checked configuration, device and domain of a run to continue (nothing is written)."""
+    config = run.config()
+    _check_against_checkpoint(run, command, warn)
+    device = resolve_device(config.device)
+    prepare_process(config)
+    return config, device, config_domain(config)
+
+
 def command_search(args: argparse.Namespace) -> int:
     if args.resume is not None:
-        if args.config is not None or args.overrides:
-            raise ValueError("--resume continues a run with its own config.yaml; --config and --set are not allowed")
-        run = RunDirectory.open(args.resume)
-        config = run.config()
-        prepare_process(config)
-        domain = config_domain(config)
-        RunDirectory.create(run.path, to_mapping(config), exist_ok=True)  # records the resume in run.json
-    else:
-        config = load_config(args)
-        domain = config_domain(config)  # fails on bad data before the run directory exists
-        run = new_run_directory(args, config)
+        if args.config is not None or args.overrides or args.out is not None:
+            raise ValueError("--resume continues a run with its own config.yaml; --config, --set and --out "
+                             "are not allowed")
+        with RunDirectory.open(args.resume).writing() as run:
+            config, device, domain = _open_resumed(run, args.command, warn=True)
+            print(f"galm search: run directory {run.path} on {device}")
+            record = _resume_recorder(run, config)
+            heads = search_run(run, config, domain, device, resume=True, on_step=record)
+            record()
+            _print_search(run, heads, domain, device, args.retrain)
+        return 0
+    config = load_config(args)
     device = resolve_device(config.device)
-    print(f"galm search: run directory {run.path} on {device}")
-    heads = search_run(run, config, domain, device, resume=args.resume is not None)
+    domain = config_domain(config)  # fails on bad data before the run directory exists
+    with new_run(args.out, args.command, config) as run:
+        print(f"galm search: run directory {run.path} on {device}")
+        heads = search_run(run, config, domain, device)
+        _print_search(run, heads, domain, device, args.retrain)
+    return 0
+
+
+def _print_search(run: RunDirectory, heads, domain: AttributeDomain, device: torch.device, retrain: bool) -> None:
     print_heads(heads)
     print(f"architectures: {run.architectures_path}")
-    if args.retrain:
+    if retrain:
         _retrain_and_print(run, domain, device, "Searched network, retrained on train+val")
-    return 0
+
+
+def finished_search(path: Path) -> tuple[RunDirectory, GalmConfig]:
+    """The source of a transfer: a finished `galm search` run (its checkpoint and arm.json exist)."""
+    source = RunDirectory.open(path)
+    config = source.config()
+    if not source.search_checkpoint_path.is_file():
+        raise FileNotFoundError(f"{source.search_checkpoint_path} is missing: the source must be a `galm search` run")
+    if not source.arm_path.is_file():
+        raise FileNotFoundError(f"{source.arm_path} is missing: the search in {source.path} has not finished; "
+                                f"finish it with `galm search --resume {source.path}`")
+    return source, config
 
 
 def _transfer_once(source_dir: Path, target: str, overrides: list[str], config_file: Path | None,
                    out: Path | None, retrain: bool) -> None:
-    source = RunDirectory.open(source_dir)
+    source, source_config = finished_search(source_dir)
     config = config_from_mapping(source.config_mapping(), config_file, [*overrides, *domain_overrides(target)])
+    check_transfer_config(source, source_config, config)
+    device = resolve_device(config.device)
     prepare_process(config)
     domain = config_domain(config)  # fails on bad data before the run directory exists
-    path = out or Path("runs") / f"transfer-{time.strftime('%Y%m%d-%H%M%S')}"
-    run = RunDirectory.create(path, to_mapping(config))
-    device = resolve_device(config.device)
-    print(f"galm transfer: {source.path} -> {target}; run directory {run.path} on {device}")
-    heads, nearest = transfer_run(run, source, config, domain, device)
-    _print_transfer(run, heads, nearest, domain, device, retrain)
+    with new_run(out, "transfer", config) as run:
+        print(f"galm transfer: {source.path} -> {target}; run directory {run.path} on {device}")
+        heads, nearest = transfer_run(run, source, config, domain, device)
+        _print_transfer(run, heads, nearest, domain, device, retrain)
 
 
 def _print_transfer(run, heads, nearest, domain: AttributeDomain, device: torch.device, retrain: bool) -> None:
@@ -125,18 +192,17 @@ def command_transfer(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.config is not None or args.overrides or args.source or args.target:
             raise ValueError("--resume continues a run with its own settings; give no other options")
-        run = RunDirectory.open(args.resume)
-        config = run.config()
-        prepare_process(config)
-        source = RunDirectory.open(read_transfer_record(run)["source_run"])
-        domain = config_domain(config)
-        device = resolve_device(config.device)
-        heads, nearest = transfer_run(run, source, config, domain, device, resume=True)
-        _print_transfer(run, heads, nearest, domain, device, args.retrain)
+        with RunDirectory.open(args.resume).writing() as run:
+            config, device, domain = _open_resumed(run, args.command, warn=True)
+            source, _ = finished_search(Path(read_transfer_record(run)["source_run"]))
+            record = _resume_recorder(run, config)
+            heads, nearest = transfer_run(run, source, config, domain, device, resume=True, on_step=record)
+            record()
+            _print_transfer(run, heads, nearest, domain, device, args.retrain)
         return 0
     if args.scenarios is not None:
         scenarios = read_scenarios(args.scenarios)
-        root = args.out or Path("runs") / f"transfer-{time.strftime('%Y%m%d-%H%M%S')}"
+        root = run_path(args.out, "transfer")
         for scenario in scenarios:
             print(f"\n=== scenario {scenario.name} ===")
             _transfer_once(Path(scenario.source), scenario.target, [*scenario.overrides, *args.overrides],
@@ -149,19 +215,18 @@ def command_transfer(args: argparse.Namespace) -> int:
 
 
 def command_derive(args: argparse.Namespace) -> int:
-    run = RunDirectory.open(args.run)
-    config = run.config()
-    heads = derive_run(run, config_domain(config), resolve_device(config.device), args.method, args.samples)
+    with RunDirectory.open(args.run).writing() as run:
+        config, device, domain = _open_resumed(run, args.command)
+        heads = derive_run(run, domain, device, args.method, args.samples)
     print_heads(heads)
     print(f"architectures: {run.architectures_path}")
     return 0
 
 
 def command_retrain(args: argparse.Namespace) -> int:
-    run = RunDirectory.open(args.run)
-    config = run.config()
-    prepare_process(config)
-    _retrain_and_print(run, config_domain(config), resolve_device(config.device), "Searched network, retrained")
+    with RunDirectory.open(args.run).writing() as run:
+        config, device, domain = _open_resumed(run, args.command)
+        _retrain_and_print(run, domain, device, "Searched network, retrained")
     print(f"results: {run.results_path}")
     return 0
 

@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from galm.cli.arguments import add_config_arguments, load_config, new_run_directory
+from galm.cli.arguments import add_config_arguments, load_config, new_run
 from galm.cli.printing import print_report
+from galm.config.schema import SPLITS
 from galm.data.info import unlearnable_attributes
 from galm.data.sources import config_domain
 from galm.engine.device import resolve_device
@@ -34,31 +35,32 @@ def register(commands: Any) -> None:
     )
     evaluate = commands.add_parser("evaluate", help="score a run's trained network on a split")
     evaluate.add_argument("run", type=Path, metavar="RUN_DIR")
-    evaluate.add_argument("--split", default="test", help="train, val or test (default: test)")
+    evaluate.add_argument("--split", default="test", choices=SPLITS, help="the split to score (default: test)")
 
 
 def command_train(args: argparse.Namespace) -> int:
     config = load_config(args)
+    device = resolve_device(config.device)
     domain = config_domain(config)
     archs = resolve_architectures(args.arch, domain.attribute_names, SearchSpace(config.space), config.seed)
-    run = new_run_directory(args, config)
-    write_json(run.architectures_path, architectures_record(archs))
-    device = resolve_device(config.device)
-    print(f"galm train: domain {domain.name} ({domain.n_images} images, {domain.n_attributes} attributes) "
-          f"on {device}; run directory {run.path}")
-    report = train_and_evaluate(
-        run, domain, archs, config.space, config.train, config.seed, device, execution=config.execution,
-        excluded=unlearnable_attributes(domain, config.search.min_positives),
-    )
+    with new_run(args.out, args.command, config) as run:
+        write_json(run.architectures_path, architectures_record(archs))
+        print(f"galm train: domain {domain.name} ({domain.n_images} images, {domain.n_attributes} attributes) "
+              f"on {device}; run directory {run.path}")
+        report = train_and_evaluate(
+            run, domain, archs, config.space, config.train, config.seed, device, execution=config.execution,
+            excluded=unlearnable_attributes(domain, config.search.min_positives),
+        )
     print_report(report, f"Fixed network ({args.arch}) on {domain.name}")
     print(f"results: {run.results_path}")
     return 0
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
-    run = RunDirectory.open(args.run)
-    config = run.config()
-    report = evaluate_run(run, config_domain(config), args.split, resolve_device(config.device))
+    with RunDirectory.open(args.run).writing() as run:
+        config = run.config()
+        device = resolve_device(config.device)
+        report = evaluate_run(run, config_domain(config), args.split, device)
     print_report(report, f"Trained network of {run.path}")
     return 0
 

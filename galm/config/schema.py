@@ -6,6 +6,8 @@ run's `config.yaml`) can load the schema cheaply. Validation that needs only the
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -21,6 +23,36 @@ InputCache = Literal["auto", "device", "stream"]
 INPUT_CACHES = ("auto", "device", "stream")
 Switch = Literal["auto", "on", "off"]
 SWITCHES = ("auto", "on", "off")
+SPLITS = ("train", "val", "test")
+# Devices a run may name: torch's own names of the backends galm runs on.
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|(cuda|xpu)(:[0-9]+)?")
+
+
+def _require(ok: bool, key: str, expected: str, value: Any) -> None:
+    """A ConfigError naming the dotted key, what it must be and what it was, unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{key} must be {expected}, got {value!r}")
+
+
+def _at_least(section: str, config: Any, minimum: int, *names: str) -> None:
+    """Each named integer field of ``config`` is at least ``minimum``."""
+    for name in names:
+        value = getattr(config, name)
+        _require(value >= minimum, f"{section}.{name}", f"at least {minimum}", value)
+
+
+def _positive(key: str, value: float) -> None:
+    _require(math.isfinite(value) and value > 0, key, "a positive number", value)
+
+
+def _non_negative(key: str, value: float) -> None:
+    _require(math.isfinite(value) and value >= 0, key, "a number >= 0", value)
+
+
+def _splits(key: str, splits: tuple[str, ...]) -> None:
+    """A non-empty list of distinct split names."""
+    ok = bool(splits) and len(set(splits)) == len(splits) and all(s in SPLITS for s in splits)
+    _require(ok, key, f"a non-empty list of distinct splits among {list(SPLITS)}", list(splits))
 
 
 @dataclass(frozen=True)
@@ -39,16 +71,22 @@ class SpaceConfig:
 
     def __post_init__(self) -> None:
         if self.resolution % 32 != 0 or self.resolution < 32:
-            raise ValueError(
+            raise ConfigError(
                 f"space.resolution must be a multiple of 32 (five 2x2 poolings), got {self.resolution}"
             )
+        _at_least("space", self, 1, "in_channels", "conv4_channels", "conv5_channels")
+        _require(all(c >= 1 for c in self.trunk_channels), "space.trunk_channels", "positive channel counts",
+                 list(self.trunk_channels))
         for name in ("conv4_kernels", "conv5_kernels", "fc_widths"):
             values = getattr(self, name)
             if not values or len(set(values)) != len(values):
-                raise ValueError(f"space.{name} must be a non-empty list of distinct values, got {values}")
-        for kernel in (*self.trunk_kernels, *self.conv4_kernels, *self.conv5_kernels):
-            if kernel % 2 != 1:
-                raise ValueError(f"kernel sizes must be odd (same padding), got {kernel}")
+                raise ConfigError(f"space.{name} must be a non-empty list of distinct values, got {list(values)}")
+        _require(all(w >= 1 for w in self.fc_widths), "space.fc_widths", "a list of positive widths",
+                 list(self.fc_widths))
+        for name in ("trunk_kernels", "conv4_kernels", "conv5_kernels"):
+            kernels = getattr(self, name)
+            _require(all(k >= 1 and k % 2 == 1 for k in kernels), f"space.{name}",
+                     "positive odd kernel sizes (same padding)", list(kernels))
 
     def resolution_after(self, layer: str) -> int:
         """Spatial size of a layer's output (each conv layer halves the size)."""
@@ -118,6 +156,15 @@ class TrainConfig:
     splits: tuple[str, ...] = ("train",)
     eval_split: str = "test"
 
+    def __post_init__(self) -> None:
+        _at_least("train", self, 1, "epochs", "batch_size", "eval_batch_size")
+        _at_least("train", self, 0, "crop_padding")
+        _positive("train.lr", self.lr)
+        _require(0 <= self.momentum < 1, "train.momentum", "in [0, 1)", self.momentum)
+        _non_negative("train.weight_decay", self.weight_decay)
+        _splits("train.splits", self.splits)
+        _require(self.eval_split in SPLITS, "train.eval_split", f"one of {list(SPLITS)}", self.eval_split)
+
 
 
 @dataclass(frozen=True)
@@ -140,6 +187,15 @@ class ControllerConfig:
     # False: one embedding conditions every attribute's policy (single-task ENAS, the `single_task`
     # method); pair it with per_attribute_baseline=false.
     attribute_conditioned: bool = True
+
+    def __post_init__(self) -> None:
+        _at_least("controller", self, 1, "embedding_dim", "arm_dim", "hidden", "num_layers")
+        _positive("controller.init_range", self.init_range)
+        _positive("controller.lr", self.lr)
+        _require(0 <= self.baseline_decay <= 1, "controller.baseline_decay", "in [0, 1]", self.baseline_decay)
+        _non_negative("controller.entropy_weight", self.entropy_weight)
+        if self.grad_clip is not None:
+            _positive("controller.grad_clip", self.grad_clip)
 
 
 @dataclass(frozen=True)
@@ -185,6 +241,17 @@ class SearchConfig:
     retrain_splits: tuple[str, ...] = ("train", "val")
     retrain_init: Literal["scratch", "supernet"] = "scratch"
 
+    def __post_init__(self) -> None:
+        _at_least("search", self, 1, "batch_size", "derive_epochs")
+        _at_least("search", self, 0, "episodes", "shared_steps", "controller_steps", "attributes_per_step",
+                  "controller_attributes_per_step", "warmup_episodes", "crop_padding", "derive_samples",
+                  "min_positives", "reward_batch_size")
+        _require(self.warmup_episodes <= self.episodes, "search.warmup_episodes",
+                 f"at most search.episodes ({self.episodes})", self.warmup_episodes)
+        _positive("search.shared_lr", self.shared_lr)
+        _non_negative("search.shared_weight_decay", self.shared_weight_decay)
+        _splits("search.retrain_splits", self.retrain_splits)
+
 
 
 @dataclass(frozen=True)
@@ -199,6 +266,10 @@ class TransferConfig:
     warmup_lr: float = 0.02
     # Copy the nearest searched attribute's head weights into the new head as well.
     copy_head_weights: bool = True
+
+    def __post_init__(self) -> None:
+        _at_least("transfer", self, 0, "warmup_shared_steps", "warmup_controller_steps")
+        _positive("transfer.warmup_lr", self.warmup_lr)
 
 
 
@@ -340,11 +411,8 @@ class GalmConfig:
                 f"data.synthetic.resolution ({self.data.synthetic.resolution}) must equal "
                 f"space.resolution ({self.space.resolution})"
             )
-        for name in ("episodes", "controller_steps", "batch_size", "derive_samples"):
-            if getattr(self.search, name) < 0:
-                raise ConfigError(f"search.{name} must not be negative, got {getattr(self.search, name)}")
-        if self.search.warmup_episodes > self.search.episodes:
-            raise ConfigError("search.warmup_episodes must not exceed search.episodes")
-        if self.threads < 0:
-            raise ConfigError(f"threads must be 0 (torch default) or positive, got {self.threads}")
+        _require(self.threads >= 0, "threads", "0 (torch default) or positive", self.threads)
+        _require(self.seed >= 0, "seed", "a non-negative integer", self.seed)
+        _require(DEVICE_PATTERN.fullmatch(self.device) is not None, "device",
+                 "'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or 'xpu[:N]'", self.device)
 

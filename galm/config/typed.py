@@ -24,8 +24,11 @@ __all__ = [
     "from_mapping",
     "to_mapping",
     "apply_overrides",
+    "changed_keys",
     "deep_merge",
     "load_config",
+    "load_yaml_file",
+    "read_yaml_mapping",
     "yaml_text",
 ]
 
@@ -37,7 +40,27 @@ class ConfigError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML safe loader that also reads ``1e-3`` as a float (YAML 1.1 demands ``1.0e-3``)."""
+    """YAML safe loader that also reads ``1e-3`` as a float (YAML 1.1 demands ``1.0e-3``) and
+    refuses a key given twice in one mapping (plain YAML keeps the last one without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    earlier = first.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: the constructor reports it
+                    continue
+                if earlier is not key_node:
+                    raise yaml.constructor.ConstructorError(
+                        None, None,
+                        f"duplicate key {key!r} (first given at line {earlier.start_mark.line + 1})",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -245,6 +268,21 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
     return merged
 
 
+def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], where: str = "") -> list[tuple[str, Any, Any]]:
+    """Every dotted key of both config mappings whose value differs: (key, old value, new value).
+    A key only one of them has (a setting added by a newer galm) is not a change."""
+    changes = []
+    for key in old:
+        if key not in new:
+            continue
+        before, after = old[key], new[key]
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            changes += changed_keys(before, after, _join(where, str(key)))
+        elif before != after:
+            changes.append((_join(where, str(key)), before, after))
+    return changes
+
+
 def _parse_override(override: str) -> tuple[list[str], Any]:
     """Splits ``dotted.key=value`` into key parts and a YAML-parsed value."""
     key, sep, text = override.partition("=")
@@ -254,7 +292,8 @@ def _parse_override(override: str) -> tuple[list[str], Any]:
     try:
         value = _load_yaml(text) if text.strip() else ""
     except yaml.YAMLError as error:
-        raise ConfigError(f"override {override!r}: value is not valid YAML ({error})") from error
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"override {override!r}: value is not valid YAML ({problem})") from error
     return [part.strip() for part in parts], value
 
 
@@ -275,21 +314,40 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     return result
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """The top-level mapping of a YAML file (empty file: empty mapping)."""
+def read_yaml_text(path: Path, what: str = "config file") -> str:
+    """The text of a YAML file; a missing, binary or non-UTF-8 file is a ConfigError naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError as error:
-        raise ConfigError(f"config file not found: {path}") from error
+        raise ConfigError(f"{what} not found: {path}") from error
     except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error}") from error
+        raise ConfigError(f"cannot read {what} {path}: {error}") from error
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise ConfigError(f"{path} is a binary file (a NUL byte at offset {nul}), not a YAML {what}")
     try:
-        data = _load_yaml(text)
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(f"{path}, line {line}: not UTF-8 text (byte 0x{data[error.start]:02x}); "
+                          f"save the {what} as UTF-8") from error
+
+
+def load_yaml_file(path: Path, what: str = "config file") -> Any:
+    """The YAML content of a file; every problem is a ConfigError naming the file (and line)."""
+    text = read_yaml_text(path, what)
+    try:
+        return _load_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(f"invalid YAML in {path}{line}: {problem}") from error
+
+
+def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
+    """The top-level mapping of a YAML file (empty file: empty mapping)."""
+    data = load_yaml_file(path, what)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from galm.data.labelled import SPLIT_NAMES, LabelledSplits
-from galm.runs.atomic import sync_handle, sync_path
+from galm.data.staging import clean_stale, new_staging, replace_dir
+from galm.runs.atomic import json_text, sync_handle, sync_path
 
 __all__ = [
     "DOMAIN_FILE",
@@ -69,13 +69,12 @@ class AttributeDomain(LabelledSplits):
             raise FileExistsError(f"{target} exists and is not empty; pass overwrite=True to replace it")
         if target.exists() and not target.is_dir():
             raise FileExistsError(f"{target} exists and is not a directory")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
-        staging.mkdir()
+        clean_stale(target)
+        staging = new_staging(target)
         try:
             self._write_files(staging)
             sync_path(staging)
-            _replace_dir(staging, target)
+            replace_dir(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -101,7 +100,7 @@ class AttributeDomain(LabelledSplits):
             "metadata": self.metadata,
         }
         with open(directory / DOMAIN_FILE, "w", encoding="utf-8") as handle:
-            json.dump(header, handle, indent=1)
+            handle.write(json_text(header, indent=1))
             sync_handle(handle)
 
     @classmethod
@@ -229,23 +228,6 @@ def _save_array(path: Path, array: np.ndarray) -> None:
         sync_handle(handle)
 
 
-
-
-def _replace_dir(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``, moving an old target aside first and removing it after."""
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex}"
-        os.replace(target, old)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    sync_path(target.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _read_header(path: Path) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A custom attribute dataset described by one table: an image path and one 0/1 column per attribute.
 
-The table is a CSV file (``.csv``, or ``.tsv`` for tab-separated) or, where ``pyarrow`` is
-installed, a Parquet file. One row per image::
+The table is a UTF-8 CSV file (``.csv``, or ``.tsv`` for tab-separated) or, where ``pyarrow`` is
+installed, a Parquet file (:mod:`galm.data.table_file` reads it). One row per image::
 
     image,class,domain,striped,furry,has_wings,metallic
     photos/zebra_01.jpg,zebra,animals,1,0,0,0
@@ -39,9 +39,7 @@ labels are class-level (``label_level='class'``) and the per-class attribute mat
 
 from __future__ import annotations
 
-import csv
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -50,6 +48,7 @@ import numpy as np
 from galm.data.domain import SPLIT_NAMES, choose_test_classes, class_split
 from galm.data.raw import RawDomain
 from galm.data.readers.format_error import DatasetFormatError
+from galm.data.table_file import TableFile, read_table_file
 
 __all__ = ["TABLE_READER_VERSION", "read_table", "read_table_domains"]
 
@@ -70,21 +69,6 @@ class _Auto:
 
 
 AUTO: Any = _Auto()
-
-
-@dataclass
-class _Table:
-    """Rows of a table as dicts, with how to name a row in messages."""
-
-    path: Path
-    columns: list[str]
-    rows: list[dict[str, Any]]
-    row_word: str  # 'line' for CSV (header is line 1), 'row' for Parquet
-
-    def where(self, i: int) -> str:
-        """Location of data row ``i`` (0-based) for error messages."""
-        number = i + 2 if self.row_word == "line" else i + 1
-        return f"{self.path}, {self.row_word} {number}"
 
 
 def read_table(
@@ -109,7 +93,7 @@ def read_table(
     inside the table's folder (a DatasetFormatError names the line otherwise) unless
     ``allow_outside_paths`` is true.
     """
-    table = _read_rows(Path(path))
+    table = read_table_file(Path(path))
     columns = _resolve_columns(table, image_column, class_column, domain_column, split_column)
     domain_col = columns["domain"]
     if domain_col is None:
@@ -145,7 +129,7 @@ def read_table_domains(
     allow_outside_paths: bool = False,
 ) -> dict[str, RawDomain]:
     """Every domain of a table, by name (one entry named after the file when it has no domain column)."""
-    table = _read_rows(Path(path))
+    table = read_table_file(Path(path))
     columns = _resolve_columns(table, image_column, class_column, domain_column, split_column)
     if columns["domain"] is None:
         groups = {table.path.stem: list(range(len(table.rows)))}
@@ -158,59 +142,11 @@ def read_table_domains(
     }
 
 
-# --- reading ----------------------------------------------------------------------------------
-
-
-def _read_rows(path: Path) -> _Table:
-    """Rows of a CSV/TSV or Parquet file."""
-    if not path.is_file():
-        raise FileNotFoundError(f"table {path} does not exist")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return _read_parquet(path)
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ValueError(f"{path} is empty (expected a header line)") from None
-        header = [h.strip() for h in header]
-        _check_header(path, header)
-        rows: list[dict[str, Any]] = []
-        for line_number, record in enumerate(reader, start=2):
-            if not record or all(not cell.strip() for cell in record):
-                raise ValueError(f"{path}, line {line_number}: empty line")
-            if len(record) != len(header):
-                raise ValueError(
-                    f"{path}, line {line_number}: {len(record)} fields but the header has {len(header)}"
-                )
-            rows.append(dict(zip(header, record)))
-    return _Table(path, header, rows, "line")
-
-
-def _read_parquet(path: Path) -> _Table:
-    try:
-        import pyarrow.parquet as pq  # type: ignore[import-not-found]
-    except ImportError:
-        raise ValueError(
-            f"reading {path} needs pyarrow (pip install pyarrow), or convert the table to CSV"
-        ) from None
-    data = pq.read_table(path)
-    header = [str(c) for c in data.column_names]
-    _check_header(path, header)
-    return _Table(path, header, data.to_pylist(), "row")
-
-
-def _check_header(path: Path, header: list[str]) -> None:
-    if any(not h for h in header):
-        raise ValueError(f"{path}: the header has an empty column name")
-    duplicates = sorted({h for h in header if header.count(h) > 1})
-    if duplicates:
-        raise ValueError(f"{path}: duplicated columns {duplicates}")
+# --- columns ----------------------------------------------------------------------------------
 
 
 def _resolve_columns(
-    table: _Table, image: str, klass: str | None, domain: str | None, split: str | None
+    table: TableFile, image: str, klass: str | None, domain: str | None, split: str | None
 ) -> dict[str, str | None]:
     """Which column plays which role; AUTO picks the conventional name when present."""
     if image not in table.columns:
@@ -228,7 +164,7 @@ def _resolve_columns(
     return roles
 
 
-def _domain_groups(table: _Table, column: str) -> dict[str, list[int]]:
+def _domain_groups(table: TableFile, column: str) -> dict[str, list[int]]:
     """Row numbers of each domain, in order of first appearance."""
     groups: dict[str, list[int]] = {}
     for i, row in enumerate(table.rows):
@@ -246,7 +182,7 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _parse_label(value: Any, table: _Table, i: int, column: str) -> float:
+def _parse_label(value: Any, table: TableFile, i: int, column: str) -> float:
     """1/0, true/false, yes/no (any case) or blank for unknown."""
     if isinstance(value, bool):
         return 1.0 if value else 0.0
@@ -270,7 +206,7 @@ def _parse_label(value: Any, table: _Table, i: int, column: str) -> float:
 
 
 def _build_domain(
-    table: _Table,
+    table: TableFile,
     rows: list[int],
     name: str,
     columns: dict[str, str | None],
@@ -309,6 +245,12 @@ def _build_domain(
     if columns["class"] is not None:
         class_names, class_index = _classes(table, rows, columns["class"])
         if split_values is None:
+            if len(class_names) < 2:
+                raise ValueError(
+                    f"{table.path}: column {columns['class']!r} holds one class ({class_names[0]!r}) but unseen "
+                    "test classes need at least 2; add classes, or split the images at random with "
+                    "--option class_column=none --option attribute_columns=[...]"
+                )
             test_classes = choose_test_classes(len(class_names), test_class_fraction, seed)
             splits = class_split(class_index, test_classes, val_fraction, seed)
         else:
@@ -344,7 +286,7 @@ def _build_domain(
     )
 
 
-def _image_paths(table: _Table, rows: list[int], column: str, allow_outside: bool) -> list[Path]:
+def _image_paths(table: TableFile, rows: list[int], column: str, allow_outside: bool) -> list[Path]:
     """Resolved image paths; errors for blanks, duplicates, paths leaving the folder and missing files."""
     folder = table.path.parent
     inside = folder.resolve()
@@ -390,7 +332,7 @@ def _check_inside(path: Path, inside: Path, where: str, text: str, folder: Path)
         )
 
 
-def _split_values(table: _Table, rows: list[int], column: str | None) -> list[str] | None:
+def _split_values(table: TableFile, rows: list[int], column: str | None) -> list[str] | None:
     if column is None:
         return None
     values = []
@@ -405,7 +347,7 @@ def _split_values(table: _Table, rows: list[int], column: str | None) -> list[st
     return values
 
 
-def _classes(table: _Table, rows: list[int], column: str) -> tuple[list[str], np.ndarray]:
+def _classes(table: TableFile, rows: list[int], column: str) -> tuple[list[str], np.ndarray]:
     """Sorted class names and each row's class id."""
     texts = []
     for i in rows:
@@ -431,7 +373,7 @@ def _random_pools(n: int, test_fraction: float, seed: int) -> np.ndarray:
 
 
 def _given_splits(
-    values: list[str], class_index: np.ndarray, class_names: list[str], table: _Table
+    values: list[str], class_index: np.ndarray, class_names: list[str], table: TableFile
 ) -> dict[str, np.ndarray]:
     """Splits from a split column, checking that test classes are unseen in train and val."""
     array = np.array(values)

@@ -31,26 +31,34 @@ from galm.experiments.spec import (
 )
 from galm.report.summary import summarise
 from galm.runs.atomic import write_json
+from galm.runs.lock import LOCK_FILE, lock_directory
 from galm.runs.experiment_dir import (
     CELL_FILE,
     ERROR_FILE,
     RESULTS_FILE,
     is_done,
+    claim,
     mark_done,
-    spec_path,
+    writing,
 )
 
 
 def _clear(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    """Empty a cell's directory (its lock file stays with its holder)."""
+    for entry in path.iterdir():
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def run_cell(cell: Cell, out: str | Path, device: torch.device | None = None) -> str:
     """Run one cell unless it is already done: 'skipped', 'done' or 'failed'.
 
-    Failures (any Exception) are recorded in ``error.json``; KeyboardInterrupt and other
+    The cell's run directory is locked while it runs, so a `galm derive` or `retrain` of it waits
+    its turn. Failures (any Exception) are recorded in ``error.json``; KeyboardInterrupt and other
     BaseExceptions propagate, leaving the cell unfinished (it starts afresh next time).
     """
     out = Path(out)
@@ -58,6 +66,12 @@ def run_cell(cell: Cell, out: str | Path, device: torch.device | None = None) ->
     spec_hash = cell.spec_hash()
     if is_done(path, spec_hash):
         return "skipped"
+    path.mkdir(parents=True, exist_ok=True)
+    with lock_directory(path, "cell directory"):
+        return _run_cell(cell, out, path, spec_hash, device)
+
+
+def _run_cell(cell: Cell, out: Path, path: Path, spec_hash: str, device: torch.device | None) -> str:
     _clear(path)
     write_json(path / CELL_FILE, {**cell.to_json(), "spec_hash": spec_hash})
     config = cell_config(cell)
@@ -94,17 +108,23 @@ class GridOutcome:
 
 def run_experiment(
     spec: ExperimentSpec, out: str | Path, device: torch.device | None = None,
-    on_cell: Callable[[Cell, str], None] | None = None,
+    on_cell: Callable[[Cell, str], None] | None = None, force: bool = False,
 ) -> GridOutcome:
-    """Run (or resume) every cell of `spec` into `out`, then write the result tables."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(spec_path(out), spec.to_json())
-    outcome = GridOutcome({})
-    for cell in expand_cells(spec):
-        status = run_cell(cell, out, device)
-        outcome.status[cell.key] = status
-        if on_cell is not None:
-            on_cell(cell, status)
-    summarise(out, spec.to_json())
+    """Run (or resume) every cell of `spec` into `out`, then write the result tables; `out` is
+    locked against other galm writers meanwhile.
+
+    `out` must be new, empty or the directory of this spec; `force` runs another spec into an
+    experiment directory (cells it shares unchanged are kept, changed ones rerun, the others stay on
+    disk but leave the tables). Files galm did not write there are never overwritten.
+    """
+    cells = expand_cells(spec)
+    with writing(out) as out:
+        claim(out, spec.to_json(), {cell.key: cell.spec_hash() for cell in cells}, force)
+        outcome = GridOutcome({})
+        for cell in cells:
+            status = run_cell(cell, out, device)
+            outcome.status[cell.key] = status
+            if on_cell is not None:
+                on_cell(cell, status)
+        summarise(out, spec.to_json())
     return outcome

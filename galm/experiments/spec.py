@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from galm.config import GalmConfig, read_config
-from galm.config.typed import ConfigError, to_mapping
+from galm.config.typed import ConfigError, load_yaml_file, to_mapping
 from galm.data.sources import domain_overrides
 from galm.runs.experiment_dir import cell_dir
+from galm.space import Architecture
 
 METHODS = ("galm", "random_search", "hand_designed", "single_task", "ft", "dap", "iap", "ale")
 
@@ -112,9 +111,17 @@ def _scenario(item: Any, where: str) -> Scenario:
 def _strings(value: Any, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ConfigError(f"{where}: expected a list of 'key=value' strings")
-    return tuple(str(v) for v in value)
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of 'key=value' strings, got {value!r}")
+    return tuple(value)
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of names, got {value!r}")
+    return tuple(value)
 
 
 def spec_from_mapping(data: Mapping[str, Any], where: str = "spec") -> ExperimentSpec:
@@ -124,20 +131,25 @@ def spec_from_mapping(data: Mapping[str, Any], where: str = "spec") -> Experimen
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
-    scenarios = tuple(_scenario(s, f"{where}: scenarios[{i}]") for i, s in enumerate(data.get("scenarios") or []))
+    listed = data.get("scenarios") or []
+    if not isinstance(listed, list):
+        raise ConfigError(f"{where}: scenarios must be a list of scenarios, got {type(listed).__name__}")
+    scenarios = tuple(_scenario(s, f"{where}: scenarios[{i}]") for i, s in enumerate(listed))
     if not scenarios:
         raise ConfigError(f"{where}: `scenarios` must list at least one scenario")
     if len({s.name for s in scenarios}) != len(scenarios):
         raise ConfigError(f"{where}: scenario names must be unique")
-    methods = tuple(str(m) for m in data.get("methods") or [])
+    methods = _names(data.get("methods"), f"{where}: methods")
     bad = [m for m in methods if m not in METHODS]
     if not methods or bad:
         raise ConfigError(f"{where}: methods must be a non-empty list among {list(METHODS)}; unknown {bad}")
     if len(set(methods)) != len(methods):
         raise ConfigError(f"{where}: methods are listed twice")
-    seeds = tuple(int(s) for s in data.get("seeds", [0]))
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"{where}: seeds must be a non-empty list of distinct integers")
+    seeds = data.get("seeds", [0])
+    if (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds)
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise ConfigError(f"{where}: seeds must be a non-empty list of distinct integers >= 0, got {seeds!r}")
+    seeds = tuple(seeds)
     features_from = str(data.get("features_from", "hand_designed"))
     if any(m in BASELINE_METHODS for m in methods):
         if features_from not in ("hand_designed", "galm", "random_search", "single_task"):
@@ -149,6 +161,15 @@ def spec_from_mapping(data: Mapping[str, Any], where: str = "spec") -> Experimen
     if not isinstance(overrides, Mapping) or any(k not in METHODS for k in overrides):
         raise ConfigError(f"{where}: method_overrides must map method names to lists of overrides")
     candidates = data.get("random_candidates")
+    if candidates is not None and (not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 1):
+        raise ConfigError(f"{where}: random_candidates must be a positive integer (or absent), got {candidates!r}")
+    for key in ("name", "hand_designed", "features_from"):
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(f"{where}: {key} must be a string, got {data[key]!r}")
+    try:
+        Architecture.parse(str(data.get("hand_designed", DEFAULT_HEAD)))
+    except ValueError as error:
+        raise ConfigError(f"{where}: hand_designed: {error}") from error
     spec = ExperimentSpec(
         name=str(data.get("name", "experiment")), scenarios=scenarios, methods=methods, seeds=seeds,
         base=_strings(data.get("base"), f"{where}: base"),
@@ -157,14 +178,17 @@ def spec_from_mapping(data: Mapping[str, Any], where: str = "spec") -> Experimen
         random_candidates=None if candidates is None else int(candidates),
     )
     for cell in expand_cells(spec):  # every cell's config must resolve before anything runs
-        cell_config(cell)
+        try:
+            cell_config(cell)
+        except ConfigError as error:
+            raise ConfigError(f"{where}: cell {cell.key}: {error}") from error
     return spec
 
 
 def read_spec(path: str | Path) -> ExperimentSpec:
     """The experiment spec in a YAML file, checked (every cell's config resolves)."""
     path = Path(path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml_file(path, "experiment spec")
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: an experiment spec must be a YAML mapping")
     return spec_from_mapping(data, str(path))
@@ -175,10 +199,7 @@ def read_scenarios(path: Path) -> list[Scenario]:
     finished search run, relative to the file), target, set: [key=value, ...]}."""
     if not path.is_file():
         raise FileNotFoundError(f"scenario file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    data = load_yaml_file(path, "scenario file")
     if not isinstance(data, list) or not data:
         raise ConfigError(f"{path}: expected a non-empty list of scenarios")
     scenarios, names = [], set()

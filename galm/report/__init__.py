@@ -24,6 +24,7 @@ from galm.report.inputs import (
 from galm.report.sections import SECTION_TITLES, build_sections
 from galm.runs.atomic import atomic_write_bytes
 from galm.runs.directory import REPORT_FILE
+from galm.runs.experiment_dir import write_output, writing
 
 __all__ = [
     "SECTION_TITLES", "ReportInputs", "SearchRunInfo", "attribute_domains", "build_sections", "domain_similarity",
@@ -49,7 +50,16 @@ def write_report(directory: str | Path, out: str | Path | None = None) -> tuple[
     else:
         intro = f"Run directory {folder}."
     sections = build_sections(inputs)
+    html = render_html(title, intro, sections).encode("utf-8")
+    markdown = render_markdown(title, intro, sections).encode("utf-8")
+    if inputs.kind == "experiment" and html_path.parent.resolve() == inputs.root.resolve():
+        # Into the experiment directory: with no other galm process writing there, and never over a
+        # file galm did not write.
+        with writing(inputs.root):
+            write_output(inputs.root, html_path.name, html)
+            write_output(inputs.root, md_path.name, markdown)
+        return html_path, md_path
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(html_path, render_html(title, intro, sections).encode("utf-8"))
-    atomic_write_bytes(md_path, render_markdown(title, intro, sections).encode("utf-8"))
+    atomic_write_bytes(html_path, html)
+    atomic_write_bytes(md_path, markdown)
     return html_path, md_path

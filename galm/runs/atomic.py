@@ -1,17 +1,32 @@
 """Writes that survive a crash: atomic replacement (temporary file, fsync, rename, fsync of the
-directory) for every record galm writes, and JSON reading with errors that name the file.
+directory) for every record galm writes, strict JSON, and JSON reading with errors that name the file.
 
-A crash never leaves a partial file under a final name.
+A crash never leaves a partial file under a final name. A temporary file carries its writer's pid
+and host in its name (``.<name>.<pid>@<host>.<random>.tmp``), so the temporaries a killed process
+left are found and removed on the next start (:func:`remove_stale_temporaries`). Every JSON record
+is strict JSON: NaN and infinities (an undefined AUC, the mAUC of no attribute) are written as
+``null``, never as the bare ``NaN`` that other JSON readers refuse.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from galm.runs.lock import owner_gone, owner_tag
+
+# `.<name>.<pid>@<host>.<random>.tmp`; releases before it wrote `.<name>.<random>.tmp`, with no owner.
+_TEMPORARY = re.compile(r"^\..+\.(?P<owner>[0-9]+@[A-Za-z0-9-]+)\.[a-z0-9_]{8}\.tmp$")
+_UNOWNED_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+# An ownerless temporary this old belongs to no write in progress.
+UNOWNED_STALE_SECONDS = 600.0
 
 
 def sync_handle(handle: IO[Any]) -> None:
@@ -42,7 +57,7 @@ def _atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
     """Yields a binary file that replaces ``path`` only if the block completes without error."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.{owner_tag()}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -62,10 +77,53 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         handle.write(data)
 
 
+def json_safe(obj: Any) -> Any:
+    """A copy of ``obj`` that strict JSON can hold: NaN and infinities become None, tuples lists."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(item) for item in obj]
+    return obj
+
+
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    """``obj`` as strict JSON text (keys in insertion order; non-finite numbers as null)."""
+    return json.dumps(json_safe(obj), indent=indent, sort_keys=False, allow_nan=False)
+
+
 def atomic_write_json(path: PathLike, obj: Any) -> None:
-    """Writes ``obj`` as indented JSON (keys in insertion order) atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Writes ``obj`` as indented strict JSON atomically."""
+    atomic_write_bytes(path, (json_text(obj) + "\n").encode("utf-8"))
+
+
+def remove_stale_temporaries(directory: PathLike) -> list[Path]:
+    """Remove the temporaries of atomic writes under ``directory`` whose writer is gone.
+
+    A temporary is stale when its owner (pid and host in its name) ran on this host and no longer
+    runs, or, in the ownerless form of earlier releases, when it is older than
+    ``UNOWNED_STALE_SECONDS``. Returns the removed paths.
+    """
+    removed = []
+    for path in Path(directory).rglob(".*.tmp"):
+        match = _TEMPORARY.match(path.name)
+        if match is not None:
+            stale = owner_gone(match["owner"])
+        else:
+            stale = _UNOWNED_TEMPORARY.match(path.name) is not None and _age(path) > UNOWNED_STALE_SECONDS
+        if stale and path.is_file() and not path.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def atomic_torch_save(obj: Any, path: PathLike) -> None:

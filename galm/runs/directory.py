@@ -19,6 +19,7 @@ Layout::
       results-<split>.json   `galm evaluate --split <split>`
       summary.md             `galm demo`'s table; random-control/ its random-head run
       report.html, report.md `galm report`
+      .galm.lock             while a command writes the run: its pid, host and command
 
 Readers and writers ask :class:`RunDirectory` for a path instead of spelling the name. Every
 file is written atomically (:mod:`galm.runs.atomic`).
@@ -26,15 +27,24 @@ file is written atomically (:mod:`galm.runs.atomic`).
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import yaml
 
 from galm.config.schema import GalmConfig
-from galm.config.typed import from_mapping
-from galm.runs.atomic import PathLike, atomic_write_bytes, atomic_write_json, read_json
+from galm.config.typed import ConfigError, changed_keys, from_mapping, read_yaml_mapping, to_mapping
+from galm.runs.atomic import (
+    PathLike,
+    atomic_write_bytes,
+    atomic_write_json,
+    read_json,
+    remove_stale_temporaries,
+)
+from galm.runs.lock import LOCK_FILE, lock_directory
 from galm.runs.provenance import start_record
 
 CONFIG_FILE = "config.yaml"
@@ -54,6 +64,8 @@ RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
 CONTROL_DIR = "random-control"
 REPORT_FILE = "report.html"
+# What a command writes before its work starts; a run holding nothing else has no results.
+SETUP_FILES = (CONFIG_FILE, RUN_INFO_FILE, ARCHITECTURES_FILE)
 
 
 def _config_yaml(config_mapping: Mapping[str, Any]) -> bytes:
@@ -78,7 +90,7 @@ class RunDirectory:
         run = cls(Path(path))
         if run.path.exists() and not run.path.is_dir():
             raise NotADirectoryError(f"run directory {run.path} exists and is not a directory")
-        has_content = run.path.is_dir() and any(run.path.iterdir())
+        has_content = run.path.is_dir() and any(p.name != LOCK_FILE for p in run.path.iterdir())
         if has_content and not exist_ok:
             raise FileExistsError(
                 f"run directory {run.path} already exists and is not empty; "
@@ -86,7 +98,7 @@ class RunDirectory:
             )
         run.path.mkdir(parents=True, exist_ok=True)
         new_config = _config_yaml(config_mapping)
-        record = start_record()
+        record = {**start_record(), "config": to_mapping(config_mapping)}
         if has_content and run.run_info_path.exists():
             info = read_json(run.run_info_path)
             previous = run.config_path.read_bytes() if run.config_path.exists() else None
@@ -97,6 +109,67 @@ class RunDirectory:
         atomic_write_bytes(run.config_path, new_config)
         atomic_write_json(run.run_info_path, info)
         return run
+
+    @classmethod
+    @contextlib.contextmanager
+    def begin(cls, path: PathLike, config_mapping: Mapping[str, Any]) -> Iterator[RunDirectory]:
+        """A new run for the block to write, locked against other writers until the block ends:
+        created as :meth:`create` does, and removed again when the block fails before the run
+        holds any result (so the same path can be used again)."""
+        run = cls(Path(path))
+        if run.path.exists() and not run.path.is_dir():
+            raise NotADirectoryError(f"run directory {run.path} exists and is not a directory")
+        existed = run.path.exists()
+        run.path.mkdir(parents=True, exist_ok=True)
+        try:
+            with lock_directory(run.path, "run directory"):
+                cls.create(run.path, config_mapping)
+                try:
+                    yield run
+                except BaseException:
+                    if not run.holds_results():
+                        run.discard()
+                    raise
+        finally:
+            if not existed:
+                with contextlib.suppress(OSError):
+                    run.path.rmdir()  # only when empty: made here and discarded, or refused
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[RunDirectory]:
+        """This existing run, locked against other galm writers while the block writes it; the
+        temporaries a killed writer left (a half-written ``.search.pt.*.tmp``) are removed first."""
+        with lock_directory(self.path, "run directory"):
+            remove_stale_temporaries(self.path)
+            yield self
+
+    def holds_results(self) -> bool:
+        """Whether the run holds more than its set-up records: a metric line, a checkpoint, a
+        model, results (TensorBoard files only mirror ``metrics.jsonl``)."""
+        for entry in self.path.iterdir():
+            if entry.name in SETUP_FILES or entry.name in (TENSORBOARD_DIR, LOCK_FILE):
+                continue
+            if entry.name == METRICS_FILE and entry.stat().st_size == 0:
+                continue
+            if entry.name == CHECKPOINTS_DIR and entry.is_dir() and not any(
+                    not p.name.endswith(".tmp") for p in entry.iterdir()):
+                continue
+            return True
+        return False
+
+    def discard(self) -> None:
+        """Remove what the run holds (its lock file stays for its holder to release)."""
+        for entry in self.path.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+    def record_resume(self, config_mapping: Mapping[str, Any]) -> None:
+        """Append this session to ``run.json``'s resumes (call it once the resume is known to start)."""
+        type(self).create(self.path, config_mapping, exist_ok=True)
 
     @classmethod
     def open(cls, path: PathLike) -> RunDirectory:
@@ -187,15 +260,36 @@ class RunDirectory:
         return self.path / RESULTS_FILE
 
     def config(self) -> GalmConfig:
-        """The resolved configuration the run was started with, checked."""
-        config = from_mapping(GalmConfig, self.config_mapping(), where="")
-        config.check()
+        """The resolved configuration the run was started with, checked; errors name the file."""
+        try:
+            config = from_mapping(GalmConfig, self.config_mapping(), where="")
+            config.check()
+        except ConfigError as error:
+            if str(self.config_path) in str(error):
+                raise
+            raise ConfigError(f"{self.config_path}: {error}") from error
         return config
 
     def config_mapping(self) -> dict[str, Any]:
-        """The resolved config recorded for this run."""
-        data = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
-        return data or {}
+        """The resolved config recorded for this run (a malformed file: a ConfigError naming it)."""
+        return read_yaml_mapping(self.config_path)
+
+    def recorded_config(self) -> dict[str, Any] | None:
+        """The configuration the last session (start or resume) ran with, as ``run.json`` recorded
+        it; None for a run made by a galm that did not record it."""
+        info = self.run_info()
+        for session in [*reversed(info.get("resumes") or []), info]:
+            if isinstance(session, dict) and isinstance(session.get("config"), dict):
+                return session["config"]
+        return None
+
+    def config_changes(self) -> list[tuple[str, Any, Any]]:
+        """Settings of ``config.yaml`` that differ from those the run's files (its checkpoint) were
+        last written with: (dotted key, recorded value, config.yaml's value)."""
+        recorded = self.recorded_config()
+        if recorded is None:
+            return []
+        return changed_keys(recorded, to_mapping(self.config()))
 
     def run_info(self) -> dict[str, Any]:
         """The provenance record (``run.json``)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
 from typing import IO, Any, Callable, Mapping
 
-from galm.runs.atomic import PathLike, atomic_write_bytes
+from galm.runs.atomic import PathLike, atomic_write_bytes, json_text
 from galm.runs.directory import METRICS_FILE, TENSORBOARD_DIR, RunDirectory
 
 _RESERVED_KEYS = ("step", "phase", "time")
@@ -59,7 +60,7 @@ class MetricsLogger:
             raise ValueError(f"metric names {clashes} clash with the record's own keys")
         values = {name: _scalar(name, value) for name, value in metrics.items()}
         record = {"step": step, "phase": phase, "time": time.time(), **values}
-        self._file.write(json.dumps(record) + "\n")
+        self._file.write(json_text(record, indent=None) + "\n")
         self._file.flush()
         if self._writer is not None:
             for name, value in values.items():
@@ -90,7 +91,7 @@ def read_metrics(path: PathLike) -> list[dict[str, Any]]:
     """Records of a ``metrics.jsonl`` file (or run directory), skipping a truncated last line.
 
     A last line cut short by a crash is dropped; a malformed line elsewhere is corruption and
-    raises an error naming the file and line.
+    raises an error naming the file and line. A metric written as null (a NaN) reads as NaN.
     """
     path = Path(path)
     if path.is_dir():
@@ -102,7 +103,7 @@ def read_metrics(path: PathLike) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as error:
             is_unterminated_last = number == len(lines) and not text.endswith("\n")
             if is_unterminated_last:
@@ -110,6 +111,7 @@ def read_metrics(path: PathLike) -> list[dict[str, Any]]:
             raise ValueError(
                 f"malformed metrics record in {path} at line {number}: {error.msg}"
             ) from error
+        records.append({k: math.nan if v is None and k not in _RESERVED_KEYS else v for k, v in record.items()})
     return records
 
 
@@ -128,7 +130,7 @@ def rewrite_metrics(path: PathLike, keep: Callable[[dict[str, Any]], bool]) -> i
         return 0
     records = read_metrics(path)
     kept = [record for record in records if keep(record)]
-    atomic_write_bytes(path, "".join(json.dumps(record) + "\n" for record in kept).encode("utf-8"))
+    atomic_write_bytes(path, "".join(json_text(record, indent=None) + "\n" for record in kept).encode("utf-8"))
     dropped = len(records) - len(kept)
     if dropped and (path.parent / TENSORBOARD_DIR).is_dir():
         replay_tensorboard(path.parent / TENSORBOARD_DIR, kept)

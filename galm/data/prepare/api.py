@@ -10,19 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from galm.data.domain import (
-    DOMAIN_FILE,
-    AttributeDomain,
-    _is_nonempty_dir,
-    _replace_dir,
-)
+from galm.config.typed import load_yaml_file
+from galm.data.domain import DOMAIN_FILE, AttributeDomain, _is_nonempty_dir
 from galm.data.prepare.build import build_cache, check_options
 from galm.data.prepare.formats import get_reader, path_options
 from galm.data.prepare.integrity import check_files
+from galm.data.prepare.options import check_reader_options
 from galm.data.prepare.manifest import (
     MANIFEST_FILE,
     MANIFEST_VERSION,
@@ -32,6 +28,7 @@ from galm.data.prepare.manifest import (
     read_manifest,
 )
 from galm.data.raw import RawDomain
+from galm.data.staging import clean_stale, new_staging, replace_dir
 from galm.runs.atomic import sync_path
 
 _SPEC_KEYS = ("format", "root", "out", "resolution", "resize", "crop_margin", "workers", "strict",
@@ -68,6 +65,7 @@ def prepare_dataset(
     """
     reader = get_reader(format)
     options = dict(options or {})
+    check_reader_options(format, reader, options)
     root = Path(root).expanduser().absolute()
     if not root.exists():
         raise FileNotFoundError(f"{format} data not found: {root} does not exist")
@@ -94,15 +92,8 @@ def prepare_from_spec(spec_yaml_path: str | os.PathLike[str], **overrides: Any) 
     Relative ``root`` and ``out`` are read from the spec file's folder. Keyword ``overrides``
     (not None) replace spec values.
     """
-    import yaml
-
     path = Path(spec_yaml_path)
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise FileNotFoundError(f"cannot read spec {path}: {error}") from None
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path} is not valid YAML: {error}") from None
+    spec = load_yaml_file(path, "prepare spec")
     if not isinstance(spec, dict):
         raise ValueError(f"{path}: a prepare spec is a mapping with keys {list(_SPEC_KEYS)}")
     spec.update({k: v for k, v in overrides.items() if v is not None})
@@ -153,6 +144,7 @@ def prepare_domain(
     """
     start = time.perf_counter()
     out = Path(out)
+    clean_stale(out)  # what a killed prepare left beside it (a moved-aside cache goes back)
     check_options(raw, resolution, resize, crop_margin, workers)
     identity = cache_identity(raw, resolution, resize, crop_margin, reader, reader_options or {})
 
@@ -192,14 +184,12 @@ def prepare_domain(
     else:
         reason = "new cache"
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex}"
-    staging.mkdir()
+    staging = new_staging(out)
     try:
         report = build_cache(raw, staging, out, identity, reason, resolution, resize, crop_margin, workers,
                              strict, start)
         sync_path(staging)
-        _replace_dir(staging, out)
+        replace_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

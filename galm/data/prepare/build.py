@@ -1,4 +1,4 @@
-"""Building a prepared cache: decode every image (in-process or in spawned workers) into staging.
+"""Building a prepared cache: decode every image (in-process or in spawned workers, :mod:`galm.data.prepare.workers`) into staging.
 
 :func:`build_cache` fills a staging directory with a complete cache (``images.npy`` streamed
 through a memory map one image at a time, labels, classes, splits, ``domain.json``,
@@ -8,17 +8,12 @@ onto the target.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -32,9 +27,10 @@ from galm.data.prepare.manifest import (
     SOURCES_FILE,
     PrepareReport,
 )
+from galm.data.prepare.workers import decoded
 from galm.data.raw import RawDomain
 from galm.engine.progress import progress
-from galm.runs.atomic import sync_path
+from galm.runs.atomic import json_text, sync_path
 
 # Spawned workers start in seconds (each re-imports the main module, e.g. torch under the CLI), so
 # small datasets are decoded in-process: each extra worker needs at least this many images.
@@ -85,7 +81,7 @@ def build_cache(
     written = 0
     bar = progress(total=n, desc=f"prepare {raw.name}", unit="img")
     try:
-        with _decoded(tasks, workers) as results:
+        with decoded(tasks, workers, decode_one) as results:
             for i, (status, payload) in enumerate(results):
                 if status == "ok":
                     images[written] = payload
@@ -144,7 +140,7 @@ def build_cache(
         "python": sys.version.split()[0],
     }
     with open(staging / MANIFEST_FILE, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=1)
+        handle.write(json_text(manifest, indent=1))
         handle.flush()
         os.fsync(handle.fileno())
     return PrepareReport(out=out, reused=False, reason=reason, n_source_images=n, n_images=written,
@@ -195,29 +191,3 @@ def _copy_rows(source: Path, target: Path, rows: int, block: int = 1024) -> None
         dst[begin:end] = src[begin:end]
     dst.flush()
     del dst, src
-
-
-@contextlib.contextmanager
-def _decoded(tasks: list[tuple[Any, ...]], workers: int) -> Iterator[Iterator[tuple[str, Any]]]:
-    """Decoding results in task order: in-process for one worker, else from spawned processes."""
-    if workers == 1 or len(tasks) < 2:
-        yield (decode_one(task) for task in tasks)
-        return
-    context = multiprocessing.get_context("spawn")
-    chunksize = max(1, min(64, len(tasks) // (workers * 8)))
-    executor = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context)
-    try:
-        yield _checked(executor.map(decode_one, tasks, chunksize=chunksize))
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _checked(results: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
-    """Pass results through, explaining a worker pool that could not start."""
-    try:
-        yield from results
-    except BrokenProcessPool as error:
-        raise RuntimeError(
-            f"decoding worker processes failed ({error}); when calling prepare from a script, guard it "
-            "with `if __name__ == '__main__':`, or use workers=1"
-        ) from None
