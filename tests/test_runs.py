@@ -206,3 +206,15 @@ def test_json_records_are_strict_json(tmp_path: Path) -> None:
         log.log(1, "evaluate", {"mauc": float("nan")})
     assert '"mauc": null' in (tmp_path / "metrics.jsonl").read_text()
     assert math.isnan(read_metrics(tmp_path)[0]["mauc"])
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "shared.json", b"{}")
+        (tmp_path / "plain.json").write_bytes(b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared.json").stat().st_mode & 0o777 == (tmp_path / "plain.json").stat().st_mode & 0o777 == 0o644

@@ -59,6 +59,9 @@ def _atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.{owner_tag()}.", suffix=".tmp", dir=target.parent)
     try:
+        # mkstemp makes the file private (0600); a run directory is shared, so give it the
+        # permissions a plain open() would (0666 less the umask).
+        os.chmod(temp_name, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -69,6 +72,13 @@ def _atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
             os.unlink(temp_name)
         raise
     sync_path(target.parent)
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
