@@ -145,3 +145,30 @@ def test_masked_bce_ignores_nan_labels():
     assert logits.grad[0, 0] != 0
     all_unknown = masked_bce(torch.zeros(2, 1), torch.full((2, 1), float("nan")))
     assert all_unknown.item() == 0.0
+
+
+@pytest.mark.parametrize("head_mode", ["batched", "per_attribute"])
+def test_batch_statistics_in_eval_mode_match_training_mode_and_leave_running_stats(head_mode):
+    torch.manual_seed(0)
+    space = SpaceConfig(resolution=32)
+    net = Supernet(3, space, head_mode=head_mode)
+    rng = random.Random(0)
+    archs = [SearchSpace(space).sample(rng) for _ in range(3)]
+    images = torch.randn(16, 3, 32, 32)
+    ids = torch.arange(3)
+    net.train()
+    net(images, ids, archs)  # give the running statistics something to hold
+    net.trunk.eval()  # the trunk keeps its running statistics in both passes
+    running = {k: v.clone() for k, v in net.heads.state_dict().items() if "running" in k}
+    trained = copy.deepcopy(net)
+    trained.heads.train()
+    expected = trained(images, ids, archs)
+    net.eval()
+    net.use_batch_statistics(True)
+    got = net(images, ids, archs)
+    net.use_batch_statistics(False)
+    assert torch.allclose(got, expected, atol=1e-5)
+    for key, value in net.heads.state_dict().items():
+        if "running" in key:
+            assert torch.equal(value, running[key]), key
+    assert not torch.allclose(net(images, ids, archs), expected, atol=1e-4)  # running statistics again

@@ -237,6 +237,9 @@ class SearchConfig:
     min_positives: int = 5
     # Images a controller update's reward is measured on; 0 = search.batch_size (one minibatch).
     reward_batch_size: int = 0
+    # BatchNorm statistics of the heads when rewards are measured: 'running' (the mix accumulated over
+    # every sampled architecture) or 'batch' (the scored batch's own, for the candidate as it is).
+    reward_bn: Literal["running", "batch"] = "running"
     # Retraining of the derived network (section 4.1): splits, and from scratch or from the supernet's weights.
     retrain_splits: tuple[str, ...] = ("train", "val")
     retrain_init: Literal["scratch", "supernet"] = "scratch"

@@ -54,19 +54,23 @@ class _HeadBatchNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_attributes, channels))
         self.register_buffer("running_mean", torch.zeros(n_attributes, channels))
         self.register_buffer("running_var", torch.ones(n_attributes, channels))
+        # In eval mode, normalise with the batch's own statistics (without updating the running ones):
+        # a candidate's statistics differ from the running mix of every architecture trained so far.
+        self.batch_statistics = False
 
     def forward_batched(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Normalise x of shape (B, g, C, H, W), one attribute per g, updating their statistics."""
-        if self.training:
+        if self.training or self.batch_statistics:
             mean = x.mean(dim=(0, 3, 4))
             var = x.var(dim=(0, 3, 4), unbiased=False)
+        if self.training:
             with torch.no_grad():
                 n = x.shape[0] * x.shape[3] * x.shape[4]
                 unbiased = var * (n / max(n - 1, 1))
                 m = self.momentum
                 self.running_mean.index_copy_(0, ids, (1 - m) * self.running_mean[ids] + m * mean)
                 self.running_var.index_copy_(0, ids, (1 - m) * self.running_var[ids] + m * unbiased)
-        else:
+        elif not self.batch_statistics:
             mean, var = self.running_mean[ids], self.running_var[ids]
         scale = self.weight[ids] * torch.rsqrt(var + self.eps)
         shift = self.bias[ids] - mean * scale
@@ -74,13 +78,14 @@ class _HeadBatchNorm(nn.Module):
 
     def forward_one(self, x: torch.Tensor, attribute: int) -> torch.Tensor:
         """Normalise x of shape (B, C, H, W) for one attribute with PyTorch's own batch_norm."""
+        frozen_batch = self.batch_statistics and not self.training
         return F.batch_norm(
             x,
-            self.running_mean[attribute],
-            self.running_var[attribute],
+            None if frozen_batch else self.running_mean[attribute],
+            None if frozen_batch else self.running_var[attribute],
             self.weight[attribute],
             self.bias[attribute],
-            training=self.training,
+            training=self.training or frozen_batch,
             momentum=self.momentum,
             eps=self.eps,
         )
@@ -281,6 +286,13 @@ class SharedHeads(nn.Module):
 
 class Supernet(nn.Module):
     """Shared trunk + weight-sharing heads; one trunk pass serves every sampled head of a step."""
+
+    def use_batch_statistics(self, enabled: bool) -> None:
+        """In eval mode, let the heads' BatchNorm use each batch's statistics (the trunk keeps its
+        running ones): how a search can score a candidate whose statistics the running mix lacks."""
+        for module in self.heads.modules():
+            if isinstance(module, _HeadBatchNorm):
+                module.batch_statistics = enabled
 
     def __init__(
         self,

@@ -148,10 +148,12 @@ class SearchState:
     def head_logits(self, images: torch.Tensor, ids: torch.Tensor, archs: list[Architecture]) -> torch.Tensor:
         """Supernet logits in inference mode (BatchNorm statistics fixed, as the paper evaluates)."""
         self.supernet.eval()
+        self.supernet.use_batch_statistics(self.config.reward_bn == "batch")
         try:
             with autocast(self.precision, self.device):
                 return self.supernet(images, ids, archs).float()
         finally:
+            self.supernet.use_batch_statistics(False)
             self.supernet.train()
 
     @property
