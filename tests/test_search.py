@@ -219,3 +219,18 @@ def test_derive_by_short_training_picks_the_best_candidate_by_validation_auc(tmp
     best, aucs = trained_candidates(state, candidates, config.train)
     assert aucs.shape == (2, len(heads))
     assert best == torch.nan_to_num(aucs, nan=-1.0).argmax(dim=0).tolist()
+
+
+def test_retraining_again_replaces_the_earlier_retrain_records(tmp_path):
+    from galm.search.jobs import retrain_run
+
+    config = _config("search.episodes=1")
+    run = RunDirectory.create(tmp_path / "run", to_mapping(config))
+    domain = config_domain(config)
+    search_run(run, config, domain, torch.device("cpu"))
+    retrain_run(run, domain, torch.device("cpu"))
+    once = [r for r in read_metrics(run.path) if r["phase"] in ("retrain", "evaluate")]
+    retrain_run(run, domain, torch.device("cpu"))
+    twice = [r for r in read_metrics(run.path) if r["phase"] in ("retrain", "evaluate")]
+    assert _without_times(once) == _without_times(twice)
+    assert _scalar_events(run.tensorboard_dir)["retrain/loss"] == [r["step"] for r in once if r["phase"] == "retrain"]

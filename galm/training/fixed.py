@@ -12,7 +12,7 @@ from galm.data.info import unlearnable_attributes
 from galm.nn.network import FixedNetwork
 from galm.runs.atomic import write_json
 from galm.runs.directory import RunDirectory
-from galm.runs.metrics import MetricsLogger
+from galm.runs.metrics import MetricsLogger, rewrite_metrics
 from galm.runs.model_file import load_model, save_model
 from galm.space.search_space import Architecture
 from galm.training.evaluate import AucReport
@@ -37,6 +37,8 @@ def train_and_evaluate(
     if net is None:
         torch.manual_seed(seed)
         net = FixedNetwork(ordered, space)
+    # A retraining that is run again (after a crash, or by hand) replaces the earlier one's records.
+    rewrite_metrics(run.metrics_path, lambda record: record.get("phase") not in ("retrain", "evaluate"))
     with MetricsLogger(run) as log:
         train_network(
             net, domain, config, seed, splits=config.splits, device=device,
