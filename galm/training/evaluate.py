@@ -105,19 +105,23 @@ def _rank_auc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     return (ranks[positive].sum(axis=0) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 
+def _labelled_rows(values: Any, labels: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One attribute's values and 0/1 labels as flat arrays, keeping only the rows whose label is known."""
+    values, labels = _as_numpy(values).ravel(), _as_numpy(labels).ravel()
+    if values.shape != labels.shape:
+        raise ValueError(f"{name} {values.shape} and labels {labels.shape} differ in shape")
+    _check_labels(labels)
+    known = ~np.isnan(labels)
+    return values[known], labels[known]
+
+
 def binary_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """ROC AUC of one attribute by the Mann-Whitney rank statistic (ties count one half).
 
     Equal to ``sklearn.metrics.roc_auc_score`` including ties. Rows with NaN labels are dropped;
     NaN is returned when the known labels do not contain both classes.
     """
-    scores = _as_numpy(scores).ravel()
-    labels = _as_numpy(labels).ravel()
-    if scores.shape != labels.shape:
-        raise ValueError(f"scores {scores.shape} and labels {labels.shape} differ in shape")
-    _check_labels(labels)
-    known = ~np.isnan(labels)
-    scores, labels = scores[known], labels[known]
+    scores, labels = _labelled_rows(scores, labels, "scores")
     if not np.all(np.isfinite(scores)):
         raise ValueError("scores of labelled rows must be finite")
     return float(_rank_auc(scores[:, None], labels == 1)[0])
@@ -179,13 +183,8 @@ def attribute_aucs(
 
 def _known_predictions(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     """Predicted classes (logit > 0) and labels of the rows whose label is known."""
-    logits = _as_numpy(logits).ravel()
-    labels = _as_numpy(labels).ravel()
-    if logits.shape != labels.shape:
-        raise ValueError(f"logits {logits.shape} and labels {labels.shape} differ in shape")
-    _check_labels(labels)
-    known = ~np.isnan(labels)
-    return logits[known] > 0, labels[known] == 1
+    logits, labels = _labelled_rows(logits, labels, "logits")
+    return logits > 0, labels == 1
 
 
 def binary_accuracy(logits: Any, labels: Any) -> float:
