@@ -145,7 +145,7 @@ def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
                                  seed + 6, device, execution=config.execution)
         searched_mauc = retrain_run(run, domain, device).mauc
         archs = read_architectures(run.architectures_path, domain.attribute_names)
-        entropy = json.loads(run.metrics_path.read_text().strip().splitlines()[-1]).get("entropy")
+        quality = json.loads(run.search_quality_path.read_text())
     ref = reference(config, domain, searched, args, device)
     standalone = np.asarray(ref["standalone_test_auc"], dtype=float)
     tau, pooled, taus = kendall(shared, standalone)
@@ -159,7 +159,8 @@ def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
         "short_training_tau_mean": short_tau, "short_training_tau_pooled": short_pooled,
         "search_seconds": search_seconds, "n_searched": len(searched), "n_skipped": len(state.skipped),
         "heads": {name: arch.short() for name, arch in archs.items()}, "derived": [h.attribute for h in heads],
-        "last_episode_entropy": entropy,
+        "policy_entropy": quality["policy_entropy"], "max_policy_entropy": quality["max_policy_entropy"],
+        "searched_val_mauc_shared": quality["searched_val_mauc"], "random_val_mauc_shared": quality["random_val_mauc"],
     }
 
 

@@ -4,8 +4,12 @@ One module per group of commands, each with ``register(subparsers)`` and ``COMMA
 :mod:`galm.cli.program` assembles them. Nothing in galm imports this package.
 """
 
+from __future__ import annotations
 
-def main(argv=None) -> int:
+from typing import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line (the `galm` script and `python -m galm`)."""
     from galm.cli.program import main as run
 

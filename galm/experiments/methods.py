@@ -132,7 +132,9 @@ def _run_random_search(ctx: CellContext) -> dict[str, Any]:
     config = ctx.config()
     domain = config_domain(config)
     n = domain.n_attributes
-    candidates = ctx.cell.options.get("candidates") or random_candidates(config, n)
+    candidates = ctx.cell.options.get("candidates")
+    if candidates is None:
+        candidates = random_candidates(config, n)
     # Phase 1 exactly as GALM's, with a uniform policy and no controller phase.
     phase1 = replace(config, search=replace(config.search, controller_steps=0, warmup_episodes=0))
     search = build_search(phase1, domain, ctx.device)

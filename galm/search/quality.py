@@ -33,7 +33,7 @@ def search_quality(state: SearchState, heads: list[DerivedHead], draws: int = RA
         for _ in range(draws)
     ])
     greedy = state.controller.sample(ids, greedy=True)
-    entropy = float(state.controller.evaluate_actions(ids, greedy.actions)[1].mean())
+    entropy = float(greedy.entropy.mean())
     max_entropy = float(sum(math.log(size) for size in state.space.decision_sizes))
     initial = torch.as_tensor(state.initial_greedy)[torch.as_tensor(state.active)]
     changed = (greedy.actions.cpu() != initial).any(dim=1)
@@ -42,14 +42,14 @@ def search_quality(state: SearchState, heads: list[DerivedHead], draws: int = RA
                "random_draws_beaten": int(np.sum(randoms[:, j] < searched[j]))}
         for j, name in enumerate(names)
     }
-    above = [v["searched_val_auc"] > np.nanmedian(randoms[:, j]) for j, v in enumerate(per_attribute.values())
-             if v["searched_val_auc"] is not None]
+    defined = np.isfinite(searched)
+    above = searched[defined] > np.nanmedian(randoms[:, defined], axis=0)
     return {
         "metric": "val_auc_on_shared_weights",
         "searched_val_mauc": _number(np.nanmean(searched)),
         "random_val_mauc": _number(np.nanmean(randoms)),
         "random_val_mauc_per_draw": [_number(np.nanmean(r)) for r in randoms],
-        "share_of_attributes_above_random_median": _number(np.mean(above)) if above else None,
+        "share_of_attributes_above_random_median": _number(np.mean(above)) if above.size else None,
         "policy_entropy": entropy,
         "max_policy_entropy": max_entropy,
         "share_of_argmax_changed": float(changed.float().mean()),

@@ -147,13 +147,16 @@ class SearchState:
     @torch.no_grad()
     def head_logits(self, images: torch.Tensor, ids: torch.Tensor, archs: list[Architecture]) -> torch.Tensor:
         """Supernet logits in inference mode (BatchNorm statistics fixed, as the paper evaluates)."""
+        batch_statistics = self.config.reward_bn == "batch"
         self.supernet.eval()
-        self.supernet.use_batch_statistics(self.config.reward_bn == "batch")
+        if batch_statistics:
+            self.supernet.use_batch_statistics(True)
         try:
             with autocast(self.precision, self.device):
                 return self.supernet(images, ids, archs).float()
         finally:
-            self.supernet.use_batch_statistics(False)
+            if batch_statistics:
+                self.supernet.use_batch_statistics(False)
             self.supernet.train()
 
     @property

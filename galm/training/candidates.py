@@ -82,5 +82,5 @@ def train_candidates(
     indices = domain.split(score_split)
     scores = _slot_scores(net, inputs, indices, ids, archs, config.eval_batch_size)
     labels = np.asarray(domain.labels[indices], dtype=np.float64)
-    auc = pairwise_auc(scores, labels)  # (m, K·m): attribute j against every slot
-    return np.stack([[auc[j, k * m + j] for j in range(m)] for k in range(n_candidates)])
+    # Slots j, j+m, j+2m, ... are attribute j's candidates.
+    return np.stack([pairwise_auc(scores[:, j::m], labels[:, j:j + 1])[0] for j in range(m)], axis=1)
