@@ -18,8 +18,18 @@ Per seed, on syn1 (default) or a prepared cache (``--data DIR``):
 Items 2's stand-alone training and 3's reference networks do not depend on the search settings, so
 they are cached per (data, seed, budget) under ``--cache`` and reused when only the search changes.
 
+``--retrain-seeds R`` trains every compared network (searched, random, fixed) R times with different
+training seeds and compares their means: one training's mAUC varies by about as much as the margins
+the search is asked for, so single trainings cannot tell a better search from a luckier one.
+
+``--ceiling`` measures, without any search, how far stand-alone training ranks heads reproducibly:
+the same K heads per attribute trained stand-alone a second time with another seed, and Kendall tau
+between the two runs' test AUCs. No proxy (shared-weight reward, short training) can be expected to
+rank heads better than training ranks itself, so this is the ceiling of ``kendall tau``.
+
     python benchmarks/search_quality.py [--data DIR] [--seeds 0 1 2] [--candidates 8] [--randoms 5]
-        [--set key=value ...] [--out results.json]
+        [--set key=value ...] [--out results.json] [--retrain-seeds 1]
+        [--ceiling]
 
 The last two lines are ``kendall tau: <mean>`` and ``searched minus random median: <mAUC points>``.
 """
@@ -66,15 +76,46 @@ FIXED = {
 }
 
 
+def retrain_seed(config: GalmConfig, repeat: int) -> int:
+    """The training seed of the `repeat`-th retraining of a network (the run's own seed first)."""
+    return config.seed + 7919 * repeat
+
+
 def fixed_network_mauc(config: GalmConfig, domain: AttributeDomain, archs: dict[str, Architecture],
-                       device: torch.device) -> float:
+                       device: torch.device, repeat: int = 0) -> float:
     """Test mAUC of the fixed network of `archs` trained with the retraining budget (a throwaway run)."""
     excluded = unlearnable_attributes(domain, config.search.min_positives)
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDirectory.create(Path(tmp) / "run", to_mapping(config))
-        report = train_and_evaluate(run, domain, archs, config.space, config.retrain, config.seed, device,
-                                    execution=config.execution, excluded=excluded)
+        report = train_and_evaluate(run, domain, archs, config.space, config.retrain, retrain_seed(config, repeat),
+                                    device, execution=config.execution, excluded=excluded)
     return report.mauc
+
+
+def reference_networks(config: GalmConfig, domain: AttributeDomain, args: argparse.Namespace,
+                       device: torch.device, repeat: int) -> dict:
+    """The random-head and fixed networks' test mAUC for one retraining seed."""
+    names = domain.attribute_names
+    space = SearchSpace(config.space)
+    randoms = [fixed_network_mauc(config, domain, resolve_architectures("random", names, space, 1000 * config.seed + r),
+                                  device, repeat) for r in range(args.randoms)]
+    fixed = {name: fixed_network_mauc(config, domain, {a: Architecture.parse(short) for a in names}, device, repeat)
+             for name, short in FIXED.items()}
+    return {"random_mauc": randoms, "fixed_mauc": fixed}
+
+
+def averaged_reference(ref: dict, config: GalmConfig, domain: AttributeDomain, args: argparse.Namespace,
+                       device: torch.device) -> dict:
+    """Each reference network's mAUC averaged over ``--retrain-seeds`` trainings (extra ones cached)."""
+    repeats = ref.setdefault("repeats", {})
+    for repeat in range(1, args.retrain_seeds):
+        if str(repeat) not in repeats:
+            repeats[str(repeat)] = reference_networks(config, domain, args, device, repeat)
+            reference_path(config, args).write_text(json.dumps(ref))
+    runs = [ref] + [repeats[str(r)] for r in range(1, args.retrain_seeds)]
+    return {"random_mauc": np.mean([r["random_mauc"] for r in runs], axis=0).tolist(),
+            "fixed_mauc": {name: float(np.mean([r["fixed_mauc"][name] for r in runs])) for name in FIXED},
+            "random_mauc_by_seed": [r["random_mauc"] for r in runs]}
 
 
 def candidate_heads(space: SearchSpace, n_attributes: int, k: int, seed: int) -> list[list[Architecture]]:
@@ -83,15 +124,29 @@ def candidate_heads(space: SearchSpace, n_attributes: int, k: int, seed: int) ->
     return [[space.sample(rng) for _ in range(n_attributes)] for _ in range(k)]
 
 
-def reference(config: GalmConfig, domain: AttributeDomain, searched: list[str], args: argparse.Namespace,
-              device: torch.device) -> dict:
-    """What does not depend on the search: stand-alone test AUC of the K candidates, random-head and
-    fixed networks. Cached on disk by everything it depends on."""
+def reference_path(config: GalmConfig, args: argparse.Namespace) -> Path:
+    """The cache file of the reference results: named by everything they depend on."""
     key = json.dumps({"data": args.data, "seed": config.seed, "train": to_mapping(config.train),
                       "splits": list(config.search.retrain_splits), "space": to_mapping(config.space),
                       "synthetic": to_mapping(config.data.synthetic), "k": args.candidates,
                       "randoms": args.randoms, "min_positives": config.search.min_positives}, sort_keys=True)
-    path = Path(args.cache) / f"reference-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    return Path(args.cache) / f"reference-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
+def seed_config(seed: int, args: argparse.Namespace) -> GalmConfig:
+    """The demo budget on the benchmark's data with the command line's overrides, for one seed."""
+    data = [f"data.source={args.data}"] if args.data else []
+    config = read_config(None, [*DEMO_OVERRIDES, *data, f"seed={seed}", *args.overrides])
+    configure_threads(config.threads)
+    torch.manual_seed(seed)
+    return config
+
+
+def reference(config: GalmConfig, domain: AttributeDomain, searched: list[str], args: argparse.Namespace,
+              device: torch.device) -> dict:
+    """What does not depend on the search: stand-alone test AUC of the K candidates, random-head and
+    fixed networks. Cached on disk by everything it depends on."""
+    path = reference_path(config, args)
     if path.is_file():
         return json.loads(path.read_text())
     space = SearchSpace(config.space)
@@ -100,16 +155,43 @@ def reference(config: GalmConfig, domain: AttributeDomain, searched: list[str], 
     standalone = train_candidates(domain.subset_attributes(searched), candidates, config.space, config.retrain,
                                   config.seed, device, splits=config.retrain.splits, score_split="test",
                                   execution=config.execution)
-    names = domain.attribute_names
-    randoms = [fixed_network_mauc(config, domain, resolve_architectures("random", names, space, 1000 * config.seed + r),
-                                  device) for r in range(args.randoms)]
-    fixed = {name: fixed_network_mauc(config, domain, {a: Architecture.parse(short) for a in names}, device)
-             for name, short in FIXED.items()}
-    record = {"standalone_test_auc": standalone.tolist(), "random_mauc": randoms, "fixed_mauc": fixed,
+    record = {"standalone_test_auc": standalone.tolist(), **reference_networks(config, domain, args, device, 0),
               "seconds": time.perf_counter() - start}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
     return record
+
+
+def repeat_standalone(config: GalmConfig, domain: AttributeDomain, args: argparse.Namespace,
+                      device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """The reference stand-alone test AUCs (K, m) and the same heads trained again with another seed."""
+    excluded = unlearnable_attributes(domain, config.search.min_positives)
+    searched = [name for name in domain.attribute_names if name not in excluded]
+    ref = reference(config, domain, searched, args, device)
+    if "standalone_repeat_test_auc" not in ref:
+        candidates = candidate_heads(SearchSpace(config.space), len(searched), args.candidates, config.seed)
+        repeat = train_candidates(domain.subset_attributes(searched), candidates, config.space, config.retrain,
+                                  config.seed + 1009, device, splits=config.retrain.splits, score_split="test",
+                                  execution=config.execution)
+        ref["standalone_repeat_test_auc"] = repeat.tolist()
+        reference_path(config, args).write_text(json.dumps(ref))
+    return (np.asarray(ref["standalone_test_auc"], dtype=float),
+            np.asarray(ref["standalone_repeat_test_auc"], dtype=float))
+
+
+def ceiling(args: argparse.Namespace, device: torch.device) -> None:
+    """Print the seed-to-seed Kendall tau of stand-alone training per seed and on average."""
+    means = []
+    for seed in args.seeds:
+        config = seed_config(seed, args)
+        first, second = repeat_standalone(config, config_domain(config), args, device)
+        tau, pooled, _ = kendall(first, second)
+        spread = float(np.nanmean(np.nanstd(first, axis=0)))
+        noise = float(np.nanmean(np.abs(first - second)) / np.sqrt(2))
+        means.append(tau)
+        print(f"seed {seed}: stand-alone seed-to-seed kendall tau {tau:.3f} (pooled {pooled:.3f}); "
+              f"AUC spread across heads {spread:.4f}, seed noise per head {noise:.4f}", flush=True)
+    print(f"kendall tau ceiling: {np.nanmean(means):.3f}")
 
 
 def kendall(shared: np.ndarray, standalone: np.ndarray) -> tuple[float, float, list[float]]:
@@ -125,10 +207,7 @@ def kendall(shared: np.ndarray, standalone: np.ndarray) -> tuple[float, float, l
 
 
 def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
-    data = [f"data.source={args.data}"] if args.data else []
-    config = read_config(None, [*DEMO_OVERRIDES, *data, f"seed={seed}", *args.overrides])
-    configure_threads(config.threads)
-    torch.manual_seed(seed)
+    config = seed_config(seed, args)
     domain = config_domain(config)
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDirectory.create(Path(tmp) / "run", to_mapping(config))
@@ -143,20 +222,27 @@ def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
         short_config = replace(config.retrain, epochs=config.search.derive_epochs, splits=("train",))
         short = train_candidates(domain.subset_attributes(searched), candidates, config.space, short_config,
                                  seed + 6, device, execution=config.execution)
-        searched_mauc = retrain_run(run, domain, device).mauc
+        searched_by_seed = [retrain_run(run, domain, device).mauc]
         archs = read_architectures(run.architectures_path, domain.attribute_names)
+        searched_by_seed += [fixed_network_mauc(config, domain, archs, device, r) for r in range(1, args.retrain_seeds)]
+        searched_mauc = float(np.mean(searched_by_seed))
         quality = json.loads(run.search_quality_path.read_text())
-    ref = reference(config, domain, searched, args, device)
+    raw = reference(config, domain, searched, args, device)
+    ref = {**raw, **averaged_reference(raw, config, domain, args, device)}
     standalone = np.asarray(ref["standalone_test_auc"], dtype=float)
     tau, pooled, taus = kendall(shared, standalone)
     short_tau, short_pooled, _ = kendall(short, standalone)
+    # Against the mean of two stand-alone trainings where --ceiling has trained the second one.
+    repeat = ref.get("standalone_repeat_test_auc")
+    two_seed_tau = kendall(shared, (standalone + np.asarray(repeat, dtype=float)) / 2)[0] if repeat else float("nan")
     best_fixed = max(ref["fixed_mauc"], key=ref["fixed_mauc"].get)
     return {
-        "seed": seed, "searched_mauc": searched_mauc, "random_mauc": ref["random_mauc"],
+        "seed": seed, "searched_mauc": searched_mauc, "searched_mauc_by_seed": searched_by_seed,
+        "random_mauc": ref["random_mauc"], "random_mauc_by_seed": ref["random_mauc_by_seed"],
         "random_median": statistics.median(ref["random_mauc"]), "random_best": max(ref["random_mauc"]),
         "fixed_mauc": ref["fixed_mauc"], "best_fixed": best_fixed, "best_fixed_mauc": ref["fixed_mauc"][best_fixed],
         "kendall_tau_mean": tau, "kendall_tau_pooled": pooled, "kendall_taus": taus,
-        "short_training_tau_mean": short_tau, "short_training_tau_pooled": short_pooled,
+        "two_seed_reference_tau_mean": two_seed_tau, "short_training_tau_mean": short_tau, "short_training_tau_pooled": short_pooled,
         "search_seconds": search_seconds, "n_searched": len(searched), "n_skipped": len(state.skipped),
         "heads": {name: arch.short() for name, arch in archs.items()}, "derived": [h.attribute for h in heads],
         "policy_entropy": quality["policy_entropy"], "max_policy_entropy": quality["max_policy_entropy"],
@@ -173,10 +259,19 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--cache", default=".cache/search_quality", help="where reference results are kept")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
+    parser.add_argument("--retrain-seeds", type=int, default=1,
+                        help="train every compared network this many times (training seeds) and average")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="only measure how reproducibly stand-alone training ranks heads (no search)")
     args = parser.parse_args()
     if args.candidates < 2:
         parser.error("--candidates must be at least 2")
+    if args.retrain_seeds < 1:
+        parser.error("--retrain-seeds must be at least 1")
     device = torch.device("cpu")
+    if args.ceiling:
+        ceiling(args, device)
+        return
     rows = []
     for seed in args.seeds:
         row = run_seed(seed, args, device)
@@ -199,6 +294,14 @@ def main() -> None:
           f"{fixed_ok}/{len(rows)} seeds")
     if args.out:
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
+    if args.retrain_seeds > 1:
+        noise = np.mean([np.std(np.asarray(r["random_mauc_by_seed"]), axis=0, ddof=1).mean() for r in rows])
+        print(f"retraining noise: one network's test mAUC varies by {100 * noise:.2f} points (std over "
+              f"{args.retrain_seeds} training seeds); each figure above is the mean of {args.retrain_seeds}")
+    two_seed = [r["two_seed_reference_tau_mean"] for r in rows if np.isfinite(r["two_seed_reference_tau_mean"])]
+    if two_seed:
+        print(f"kendall tau against the mean of two stand-alone trainings ({len(two_seed)} seeds where "
+              f"--ceiling ran): {np.mean(two_seed):.3f}")
     print(f"kendall tau of short stand-alone training: {np.nanmean([r['short_training_tau_mean'] for r in rows]):.3f}")
     print(f"kendall tau: {np.nanmean([r['kendall_tau_mean'] for r in rows]):.3f}")
     print(f"searched minus random median: {np.mean(margins):+.2f}")
