@@ -158,3 +158,21 @@ def test_ray_refuses_storage_its_workers_do_not_see(ray_instance, tmp_path):
     assert outcome.status == {cell.key: "lost"}
     assert outcome.errors[cell.key].startswith("StorageNotShared: ")
     assert not cell_path(tmp_path, cell).exists()  # nothing was run
+
+
+def test_a_retried_ray_task_takes_over_the_lock_its_dead_attempt_left(ray_instance, tmp_path):
+    from galm.experiments.cell import CELL_LOCK_ROLE
+    from galm.experiments.ray_cells import run_cell_task
+    from galm.runs.lock import LOCK_FILE
+
+    cell = expand_cells(spec_from_mapping(_small_mapping(seeds=[0])))[0]
+    path = cell_path(tmp_path, cell)
+    path.mkdir(parents=True)
+    (path / "half-written.txt").write_text("what the dead attempt left")
+    (path / LOCK_FILE).write_text(json.dumps({"pid": 1, "host": "a-node-that-died", "token": "t",
+                                              "role": CELL_LOCK_ROLE}))
+    token = write_storage_probe(tmp_path)
+    status = ray_instance.get(ray_instance.remote(run_cell_task).remote(cell, str(tmp_path), token, None, 0.0))
+    assert status == "done"
+    assert not (path / "half-written.txt").exists() and not (path / LOCK_FILE).exists()
+    assert json.loads((path / "results.json").read_text())["threads"] == 1

@@ -38,13 +38,19 @@ def _clear(path: Path) -> None:
             entry.unlink()
 
 
+# The role a cell's lock records: what `take_over` recognises as a dead attempt of the same cell.
+CELL_LOCK_ROLE = "grid cell"
+
+
 def run_cell(cell: Cell, out: str | Path, device: torch.device | None = None,
-             granted_cores: float | None = None) -> str:
+             granted_cores: float | None = None, take_over: bool = False) -> str:
     """Run one cell unless it is already done: 'skipped', 'done' or 'failed'.
 
     `granted_cores` are the CPUs an executor gave this process for the cell (a ``--jobs`` share, a
     Ray task's ``num_cpus``); with ``threads: 0`` torch uses that many threads. The cell's run
-    directory is locked while it runs, so a `galm derive` or `retrain` of it waits its turn.
+    directory is locked while it runs, so a `galm derive` or `retrain` of it waits its turn;
+    `take_over` breaks a cell lock another grid cell left on any host (a Ray task's retry: its
+    previous attempt died, perhaps with its node).
     Failures (any Exception) are recorded in ``error.json``; KeyboardInterrupt and other
     BaseExceptions propagate, leaving the cell unfinished (it starts afresh next time).
     """
@@ -54,7 +60,8 @@ def run_cell(cell: Cell, out: str | Path, device: torch.device | None = None,
     if is_done(path, spec_hash):
         return "skipped"
     path.mkdir(parents=True, exist_ok=True)
-    with lock_directory(path, "cell directory"):
+    with lock_directory(path, "cell directory", role=CELL_LOCK_ROLE,
+                        takes_over=CELL_LOCK_ROLE if take_over else None):
         return _run_cell(cell, out, path, spec_hash, device, granted_cores)
 
 

@@ -87,6 +87,10 @@ def check_shared_storage(out: Path, token: str) -> int:
 def run_cell_task(cell: Cell, out: str, token: str, device: torch.device | None, gpus_per_cell: float) -> str:
     """A Ray task's body: check the storage, then run the cell with the CPUs Ray assigned this task.
 
+    The driver submits each cell once and holds the experiment directory's lock, so a cell lock
+    left by a grid cell is a dead attempt (this task's, retried after its worker or node died, or a
+    dead grid's): it is taken over even when it names another host.
+
     Without GPUs for the cell, a cell whose device is 'auto' runs on the CPU even on a GPU node
     (the node's GPUs belong to the tasks that asked for them).
     """
@@ -97,7 +101,7 @@ def run_cell_task(cell: Cell, out: str, token: str, device: torch.device | None,
     if device is None and gpus_per_cell == 0 and cell_config(cell).device == "auto":
         device = torch.device("cpu")
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
-    return run_cell(cell, out, device, granted_cores=cpus)
+    return run_cell(cell, out, device, granted_cores=cpus, take_over=True)
 
 
 @dataclass(frozen=True)
