@@ -2,6 +2,7 @@
 start a baseline only after its feature network, and resume what another executor began."""
 
 import json
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -116,6 +117,16 @@ def test_executor_options_are_checked(tmp_path, capsys):
     assert "--gpus-per-cell only apply to --executor ray" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["experiment", str(spec_file), "--jobs", "0"])
+    assert not (tmp_path / "g").exists()
+
+
+def test_a_missing_ray_is_a_clear_error_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    spec_file = tmp_path / "small.yaml"
+    spec_file.write_text(yaml.safe_dump(_small_mapping()))
+    assert main(["experiment", str(spec_file), "--out", str(tmp_path / "g"), "--executor", "ray"]) == 2
+    error = capsys.readouterr().err
+    assert "--executor ray needs Ray" in error and "galm[ray]" in error
     assert not (tmp_path / "g").exists()
 
 

@@ -84,8 +84,9 @@ def executor_for(
         if jobs is not None:
             raise ValueError("--jobs is for --executor local; a Ray cluster runs as many cells at once as its "
                              "CPUs and GPUs hold (--cpus-per-cell, --gpus-per-cell)")
-        from galm.experiments.ray_cells import RayExecutor
+        from galm.experiments.ray_cells import RayExecutor, import_ray
 
+        import_ray()  # before anything is written: a missing Ray is bad input, not a half-made grid
         return RayExecutor(address=address, cpus_per_cell=1.0 if cpus_per_cell is None else cpus_per_cell,
                            gpus_per_cell=0.0 if gpus_per_cell is None else gpus_per_cell,
                            max_retries=3 if max_retries is None else max_retries)
