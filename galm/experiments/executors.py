@@ -37,8 +37,8 @@ class SerialExecutor:
 @dataclass(frozen=True)
 class ProcessPoolCells:
     """``--jobs N``: N worker processes on this machine, each cell with 1/N of this process's cores
-    as its threads (``threads: 0``). Workers are spawned, not forked (torch's thread pools do not
-    survive a fork)."""
+    as its threads (``threads: 0``). Workers are spawned, not forked: a fork of a process whose
+    torch thread pool has started can hang in the child."""
 
     jobs: int
 
