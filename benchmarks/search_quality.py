@@ -60,7 +60,7 @@ from galm.config.typed import to_mapping  # noqa: E402
 from galm.data.domain import AttributeDomain  # noqa: E402
 from galm.data.info import unlearnable_attributes  # noqa: E402
 from galm.data.sources import config_domain  # noqa: E402
-from galm.engine.device import configure_threads  # noqa: E402
+from galm.engine.threads import configure_threads  # noqa: E402
 from galm.runs.architectures import read_architectures, resolve_architectures  # noqa: E402
 from galm.runs.directory import RunDirectory  # noqa: E402
 from galm.search.derive import validation_rewards  # noqa: E402

@@ -79,6 +79,20 @@ def test_a_lock_of_another_host_is_never_broken(tmp_path):
     assert (tmp_path / LOCK_FILE).exists()
 
 
+def test_a_lock_of_another_host_is_taken_over_only_in_the_role_the_caller_names(tmp_path):
+    record = {"pid": 12, "host": "elsewhere.example", "token": "x", "role": "grid cell", "command": "galm"}
+    (tmp_path / LOCK_FILE).write_text(json.dumps(record))
+    with pytest.raises(DirectoryLocked, match=r"grid cell, galm.*delete"):
+        lock_directory(tmp_path, takes_over="another role")
+    with lock_directory(tmp_path, role="grid cell", takes_over="grid cell"):
+        holder = json.loads((tmp_path / LOCK_FILE).read_text())
+        assert holder["pid"] == os.getpid() and holder["role"] == "grid cell"
+    assert not (tmp_path / LOCK_FILE).exists()
+    (tmp_path / LOCK_FILE).write_text(json.dumps({**record, "role": None}))
+    with pytest.raises(DirectoryLocked, match="elsewhere.example"):
+        lock_directory(tmp_path, takes_over="grid cell")  # a holder without that role keeps its lock
+
+
 def test_the_holder_may_lock_again_and_the_outermost_release_frees_it(tmp_path):
     outer = lock_directory(tmp_path)
     with lock_directory(tmp_path):

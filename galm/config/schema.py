@@ -392,7 +392,8 @@ class GalmConfig:
     seed: int = 0
     # 'auto' (CUDA when available, else CPU), 'cpu', 'cuda', 'cuda:1', ...
     device: str = "auto"
-    # CPU threads for torch; 0 keeps torch's default.
+    # CPU threads for torch; 0 uses the cores this process was given (OMP_NUM_THREADS, affinity,
+    # cgroup quota, a --jobs share or a Ray task's CPUs; galm.engine.threads), not the machine's count.
     threads: int = 0
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
@@ -414,7 +415,7 @@ class GalmConfig:
                 f"data.synthetic.resolution ({self.data.synthetic.resolution}) must equal "
                 f"space.resolution ({self.space.resolution})"
             )
-        _require(self.threads >= 0, "threads", "0 (torch default) or positive", self.threads)
+        _require(self.threads >= 0, "threads", "0 (the cores this process was given) or positive", self.threads)
         _require(self.seed >= 0, "seed", "a non-negative integer", self.seed)
         _require(DEVICE_PATTERN.fullmatch(self.device) is not None, "device",
                  "'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or 'xpu[:N]'", self.device)

@@ -1,4 +1,4 @@
-"""Process set-up for a run: which device, how many CPU threads."""
+"""Which torch device a run uses (its CPU threads: :mod:`galm.engine.threads`)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,3 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device: {name!r} was requested but MPS is not available on this machine")
     return device
-
-
-def configure_threads(threads: int) -> None:
-    """Set torch's CPU thread count (0 leaves torch's default)."""
-    if threads > 0:
-        torch.set_num_threads(threads)

@@ -242,6 +242,12 @@ class Cell:
     def key(self) -> str:
         return f"{self.scenario.name}/{self.method}/seed{self.seed}"
 
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        """Keys of the cells that must finish before this one starts (a baseline's feature network)."""
+        features_from = self.options.get("features_from")
+        return (features_from["cell"],) if isinstance(features_from, Mapping) else ()
+
     def to_json(self) -> dict[str, Any]:
         return {
             "method": self.method, "scenario": self.scenario.to_json(), "seed": self.seed,

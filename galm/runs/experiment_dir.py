@@ -13,6 +13,7 @@ Layout::
       results.md, results.csv, cells.csv   the tables of finished cells
       report.html, report.md               `galm report`
       .galm.lock                           while a grid runs: its pid, host and command
+      .storage-probe                       while a grid runs on Ray: a token every worker must read
 
 The grid (:mod:`galm.experiments.grid`) writes it, the report reads it; both ask this module for
 the names. A directory holds one grid: :func:`claim` refuses a non-empty directory that is not
@@ -27,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -52,6 +54,8 @@ CELLS_CSV = "cells.csv"
 WRITTEN_FILE = "written.json"
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
+# Written by a Ray grid's driver and read by its tasks: proof that every worker sees OUT.
+STORAGE_PROBE_FILE = ".storage-probe"
 # experiment.json's record of every cell of the spec: cell key -> spec hash.
 CELLS_KEY = "cells"
 # How the files galm writes at the top of OUT begin, to recognise those of a release that did
@@ -145,6 +149,28 @@ def collect_cells(out: PathLike) -> list[dict[str, Any]]:
             record["status"] = "unfinished"
         records.append(record)
     return records
+
+
+# --------------------------------------------------------------------------- shared storage
+
+
+def write_storage_probe(out: PathLike) -> str:
+    """Write a fresh random token into ``OUT/.storage-probe`` (atomically) and return it."""
+    token = uuid.uuid4().hex
+    atomic_write_bytes(Path(out) / STORAGE_PROBE_FILE, token.encode("ascii"))
+    return token
+
+
+def storage_probe_matches(out: PathLike, token: str) -> bool:
+    """Whether this process reads `token` in ``OUT/.storage-probe`` (False when it is missing or differs)."""
+    try:
+        return (Path(out) / STORAGE_PROBE_FILE).read_text(encoding="ascii").strip() == token
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def remove_storage_probe(out: PathLike) -> None:
+    (Path(out) / STORAGE_PROBE_FILE).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- one grid per directory

@@ -6,7 +6,8 @@ lock is a file created with ``O_EXCL``; a second writer is refused with a messag
 holder. A lock whose owner died without releasing it (kill -9, a crash) is stale when it names
 this host and a pid that no longer runs, and the next writer takes it over. A lock from another
 host is never broken: its owner cannot be checked from here, so the message says which file to
-delete once that process is known to be gone.
+delete once that process is known to be gone; the exception is a caller that knows every holder of a
+role is gone (a Ray cell task's retry, whose previous attempt died on another node: ``takes_over``).
 
 A process may take a lock it already holds (the grid inside `galm experiment`); it is released
 when the outermost holder releases it. Temporary files and directories carry the same owner in
@@ -114,7 +115,8 @@ def describe(holder: dict[str, Any]) -> str:
         return "an unreadable lock record"
     command = str(holder.get("command") or "galm")
     command = command if len(command) <= 60 else command[:57] + "..."
-    return f"pid {holder.get('pid')} on {holder.get('host')} ({command}, since {holder.get('since')})"
+    role = f"{holder['role']}, " if holder.get("role") else ""
+    return f"pid {holder.get('pid')} on {holder.get('host')} ({role}{command}, since {holder.get('since')})"
 
 
 class DirectoryLock:
@@ -147,16 +149,18 @@ class DirectoryLock:
         self.release()
 
 
-def _owner_record(token: str) -> bytes:
+def _owner_record(token: str, role: str | None = None) -> bytes:
     command = " ".join(["galm", *sys.argv[1:]]) if sys.argv and sys.argv[0] else "galm"
     record = {
         "pid": os.getpid(), "host": _host(), "command": command[:300], "token": token,
         "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if role is not None:
+        record["role"] = role
     return (json.dumps(record) + "\n").encode("utf-8")
 
 
-def _create(lock_file: Path, token: str) -> bool:
+def _create(lock_file: Path, token: str, role: str | None = None) -> bool:
     """Create the lock file with this process's record; False when it already exists."""
     try:
         fd = os.open(lock_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -165,7 +169,7 @@ def _create(lock_file: Path, token: str) -> bool:
     except OSError as error:
         raise DirectoryLocked(f"cannot create the lock file {lock_file}: {error}") from error
     with os.fdopen(fd, "wb") as handle:
-        handle.write(_owner_record(token))
+        handle.write(_owner_record(token, role))
         handle.flush()
         os.fsync(handle.fileno())
     return True
@@ -193,11 +197,14 @@ def _age(path: Path) -> float:
         return 0.0
 
 
-def lock_directory(directory: str | os.PathLike[str], what: str = "directory") -> DirectoryLock:
+def lock_directory(directory: str | os.PathLike[str], what: str = "directory", role: str | None = None,
+                   takes_over: str | None = None) -> DirectoryLock:
     """Take the exclusive lock of ``directory`` (which must exist), breaking a stale one.
 
     Raises DirectoryLocked naming the holder when another live process holds it; ``what`` names
-    the directory in that message ('run directory', 'experiment directory').
+    the directory in that message ('run directory', 'experiment directory'). ``role`` is recorded
+    with the owner; a lock whose holder recorded the role ``takes_over`` is taken over wherever it
+    runs (only for callers that know every such holder is gone).
     """
     lock_file = Path(directory).absolute() / LOCK_FILE
     entry = _HELD.get(lock_file)
@@ -209,13 +216,14 @@ def lock_directory(directory: str | os.PathLike[str], what: str = "directory") -
         del _HELD[lock_file]  # our lock file was removed behind our back: take it afresh
     token = uuid.uuid4().hex
     for _ in range(5):
-        if _create(lock_file, token):
+        if _create(lock_file, token, role):
             _HELD[lock_file] = [1, token]
             return DirectoryLock(lock_file)
         holder = read_holder(lock_file)
         if holder is None:
             continue  # released between our attempt and the read
-        if not is_stale(holder) and not (not holder and _age(lock_file) > UNREADABLE_STALE_SECONDS):
+        orphaned = takes_over is not None and holder.get("role") == takes_over
+        if not is_stale(holder) and not orphaned and not (not holder and _age(lock_file) > UNREADABLE_STALE_SECONDS):
             raise DirectoryLocked(
                 f"{what} {directory} is being written by another galm process: {describe(holder)}; "
                 f"wait for it to finish (if it is gone, delete {lock_file})"
