@@ -34,6 +34,7 @@ from galm.runs.atomic import write_json
 from galm.runs.lock import LOCK_FILE, lock_directory
 from galm.runs.experiment_dir import (
     CELL_FILE,
+    CELLS_KEY,
     ERROR_FILE,
     RESULTS_FILE,
     is_done,
@@ -119,12 +120,13 @@ def run_experiment(
     """
     cells = expand_cells(spec)
     with writing(out) as out:
-        claim(out, spec.to_json(), {cell.key: cell.spec_hash() for cell in cells}, force)
+        hashes = {cell.key: cell.spec_hash() for cell in cells}
+        claim(out, spec.to_json(), hashes, force)
         outcome = GridOutcome({})
         for cell in cells:
             status = run_cell(cell, out, device)
             outcome.status[cell.key] = status
             if on_cell is not None:
                 on_cell(cell, status)
-        summarise(out, spec.to_json())
+        summarise(out, {**spec.to_json(), CELLS_KEY: hashes})  # the cells say which methods run where
     return outcome
