@@ -36,7 +36,11 @@ import numpy as np
 import torch
 
 from galm.baselines.dap import DAP
-from galm.baselines.features import AttributeBaseline, ConstantAttributeWarning, constant_label_columns
+from galm.baselines.features import (
+    AttributeBaseline,
+    ConstantAttributeWarning,
+    constant_label_columns,
+)
 from galm.data.feature_set import FeatureSet
 
 __all__ = ["AFS"]
@@ -154,9 +158,10 @@ class AFS(AttributeBaseline):
         self._bank_mean = raw.mean(axis=0)
         std = raw.std(axis=0)
         self._bank_scale = np.where(std > 1e-12, std, 1.0)
-        torch.manual_seed(int(seed))
         generator = torch.Generator().manual_seed(int(seed))
-        model = _Attention(x.shape[1], 2 * len(self.source_columns_), labels.shape[1], self.attention_rank)
+        with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG is left alone
+            torch.manual_seed(int(seed))
+            model = _Attention(x.shape[1], 2 * len(self.source_columns_), labels.shape[1], self.attention_rank)
         model = model.to(self.device)
         xs = torch.as_tensor(x, device=self.device)
         bank = torch.as_tensor(self._bank(x), device=self.device)

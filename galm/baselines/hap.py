@@ -40,7 +40,12 @@ import numpy as np
 from scipy.linalg import lu_factor, lu_solve
 
 from galm.baselines.features import AttributeBaseline, constant_label_columns
-from galm.baselines.kernels import KernelMap, centred_alignment, median_gamma, stratified_subset
+from galm.baselines.kernels import (
+    KernelMap,
+    centred_alignment,
+    median_gamma,
+    stratified_subset,
+)
 from galm.data.feature_set import FeatureSet
 
 __all__ = ["HAP", "HAP_KERNELS", "hypergraph_laplacian"]

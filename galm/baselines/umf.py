@@ -97,9 +97,10 @@ class UMF(AttributeBaseline):
             self.constant_attributes[feature_set.attribute_names[column]] = value
         self.classes_ = np.unique(feature_set.class_index[rows])
         position = np.searchsorted(self.classes_, feature_set.class_index[rows])
-        torch.manual_seed(int(seed))
         generator = torch.Generator().manual_seed(int(seed))
-        model = _Factors(x.shape[1], self.classes_.size, labels.shape[1], self.rank).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # seeded initial factors; the caller's RNG is left alone
+            torch.manual_seed(int(seed))
+            model = _Factors(x.shape[1], self.classes_.size, labels.shape[1], self.rank).to(self.device)
         xs = torch.as_tensor(x, device=self.device)
         ys = torch.as_tensor(np.nan_to_num(labels), dtype=torch.float32, device=self.device)
         known = torch.as_tensor(~np.isnan(labels), dtype=torch.float32, device=self.device)
