@@ -14,8 +14,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 __all__ = [
-    "Table", "baseline_features_note", "cells_csv", "comparison_table", "efficiency_table", "experiment_tables", "failures_table",
-    "html_table", "markdown_table", "mean_std", "method_order", "results_csv", "scenario_list",
+    "Table", "baseline_features_note", "cells_csv", "comparison_table", "efficiency_table", "experiment_tables",
+    "failures_table", "html_table", "markdown_table", "mean_std", "method_order", "results_csv", "scenario_list",
 ]
 
 
@@ -173,9 +173,9 @@ def baseline_features_note(records: Sequence[dict[str, Any]], order: Sequence[st
         networks.add(parts[1] if len(parts) == 3 else str(results["features_from"]))
         features = results.get("features") or {}
         layer = str(features.get("layer") or "conv3").replace("conv", "Conv-")
-        detail = ", ".join(str(v) for v in (f"{features['pooling']}-pooled" if features.get("pooling") else None,
-                                            f"{features['dimensions']}-d" if features.get("dimensions") else None) if v)
-        kinds.add(f"{layer} features ({detail})" if detail else f"{layer} features")
+        detail = [f"{features['pooling']}-pooled"] if features.get("pooling") else []
+        detail += [f"{features['dimensions']}-d"] if features.get("dimensions") else []
+        kinds.add(f"{layer} features ({', '.join(detail)})" if detail else f"{layer} features")
         if "source_domain" in results and record["method"] not in with_source:
             with_source.append(record["method"])
     if not methods:
