@@ -193,6 +193,31 @@ def test_ft_is_only_run_in_transfer_scenarios():
         ("sem1", "hand_designed"), ("s1d2", "hand_designed"), ("s1d2", "ft")]
 
 
+def test_feature_baselines_hap_umf_mdg_afs_run_in_a_grid(tmp_path):
+    spec = spec_from_mapping(_tiny_mapping(methods=["hand_designed", "hap", "umf", "mdg", "afs"]))
+    assert [(c.scenario.name, c.method) for c in expand_cells(spec) if c.method == "afs"] == [("s1d2", "afs")]
+    outcome = run_experiment(spec, tmp_path)
+    assert outcome.count("done") == 9, outcome.status  # afs only in the transfer scenario
+    for scenario in ("sem1", "s1d2"):
+        for method in ("hap", "umf", "mdg"):
+            results = json.loads((tmp_path / "cells" / scenario / method / "seed0" / "results.json").read_text())
+            assert 0.0 <= results["mauc"] <= 1.0 and results["evaluations"] == 0
+            assert results["features_from"] == f"{scenario}/hand_designed/seed0"
+            assert results["features"] == {"extractor": "trunk", "layer": "conv3", "pooling": "avg", "dimensions": 64}
+    afs = json.loads((tmp_path / "cells" / "s1d2" / "afs" / "seed0" / "results.json").read_text())
+    assert afs["source_domain"] == "syn1" and 0.0 <= afs["mauc"] <= 1.0
+    target = config_domain(experiment.cell_config(expand_cells(spec)[-1]))
+    assert set(afs["attention"]) == set(target.attribute_names)
+    assert all(0.0 <= weight <= 1.0 for tops in afs["attention"].values() for _, weight in tops)
+    text = (tmp_path / "results.md").read_text()
+    semantic, transfer = text.split("Table 3")[0], text.split("Table 3")[1].split("Efficiency")[0]
+    assert "| afs | n/a |" in semantic and "| afs | n/a |" not in transfer
+    for method in ("hap", "umf", "mdg", "afs"):
+        assert f"| {method} |" in transfer
+    assert "Feature-based baselines (hap, umf, mdg) read Conv-3 features (avg-pooled, 64-d)" in semantic
+    assert "afs also uses that trunk's features of the source domain" in transfer
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"methods": ["galm", "nope"]}, "unknown"),
     ({"methods": ["dap"]}, "features_from"),
@@ -212,6 +237,7 @@ def test_bad_specs_are_refused(changes, message):
 
 def test_checked_in_synthetic_spec_is_valid():
     spec = read_spec(SYNTHETIC)
-    assert {"galm", "random_search", "hand_designed", "single_task", "dap", "iap", "ale", "ft"} <= set(spec.methods)
+    assert {"galm", "random_search", "hand_designed", "single_task", "dap", "iap", "ale", "ft",
+            "hap", "umf", "mdg", "afs"} <= set(spec.methods)
     assert {s.kind for s in spec.scenarios} == {"semantic", "transfer"}
     assert list(spec.seeds) == [0, 1, 2]

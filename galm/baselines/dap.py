@@ -25,7 +25,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
-from galm.baselines.features import AttributeBaseline
+from galm.baselines.features import AttributeBaseline, constant_label_columns
 from galm.data.feature_set import FeatureSet
 
 __all__ = ["DAP", "DAP_KINDS"]
@@ -81,15 +81,13 @@ class DAP(AttributeBaseline):
         labels = feature_set.labels[rows]
         jobs: list[tuple[int, Any, np.ndarray]] = []
         self.estimators_ = [None] * feature_set.n_attributes
+        constant = constant_label_columns(labels)
         for column, name in enumerate(feature_set.attribute_names):
+            if column in constant:
+                self.constant_attributes[name] = constant[column]
+                continue
             known = ~np.isnan(labels[:, column])
-            y = labels[known, column].astype(np.int64)
-            if y.size == 0:
-                self.constant_attributes[name] = 0.5
-            elif y.min() == y.max():
-                self.constant_attributes[name] = float(y.mean())
-            else:
-                jobs.append((column, clone(self._estimator(y, seed)), known))
+            jobs.append((column, clone(self._estimator(labels[known, column].astype(np.int64), seed)), known))
         if self.n_jobs in (None, 1):
             fitted = [_fit_one(est, x[known], labels[known, column].astype(np.int64)) for column, est, known in jobs]
         else:

@@ -1,4 +1,4 @@
-"""Fixed image features for the classical baselines (DAP, IAP, ALE), and the class-attribute matrix.
+"""Fixed image features for the classical baselines, the class-attribute matrix, and the interface they share.
 
 A :class:`~galm.data.feature_set.FeatureSet` holds a domain's labels, classes and splits with one
 feature vector per image in place of the image. Three sources fill one:
@@ -39,6 +39,7 @@ __all__ = [
     "load_local_module",
     "AttributeBaseline",
     "ConstantAttributeWarning",
+    "constant_label_columns",
     "training_class_matrix",
 ]
 
@@ -357,3 +358,16 @@ def training_class_matrix(
         if np.ptp(known) <= 1e-12 * max(1.0, float(np.abs(known).max())):
             constant[column] = float(known[0])
     return classes, matrix, constant
+
+
+def constant_label_columns(labels: np.ndarray) -> dict[int, float]:
+    """Columns of (N, A) training labels no classifier can learn, with the constant score they get:
+    no known (non-NaN) label (0.5), or every known label one value (the positive rate, 0 or 1)."""
+    constant: dict[int, float] = {}
+    for column in range(labels.shape[1]):
+        known = labels[~np.isnan(labels[:, column]), column]
+        if known.size == 0:
+            constant[column] = 0.5
+        elif known.min() == known.max():
+            constant[column] = float(known.mean())
+    return constant

@@ -1,6 +1,6 @@
 """Fixed per-image features with the labels, classes and splits of their domain.
 
-A :class:`FeatureSet` is what the classical baselines (DAP, IAP, ALE) learn from: one feature vector
+A :class:`FeatureSet` is what the classical baselines (:mod:`galm.baselines`) learn from: one feature vector
 per image in place of the image. It comes from a galm trunk or a local module over a domain's images
 (:mod:`galm.baselines.features`) or from xlsa17's shipped ResNet-101 features
 (:func:`galm.data.readers.xlsa17.read_xlsa17_features`, which also fills ``image_files`` and keeps

@@ -20,7 +20,7 @@ from galm.experiments.methods import CELL_RUNNERS
 from galm.experiments.scheduling import CellCallback, CellExecutor, GridOutcome
 from galm.experiments.spec import ExperimentSpec, cell_config, expand_cells
 from galm.report.summary import summarise
-from galm.runs.experiment_dir import claim, writing
+from galm.runs.experiment_dir import CELLS_KEY, claim, writing
 
 __all__ = ["CELL_RUNNERS", "GridOutcome", "cell_config", "run_cell", "run_experiment"]
 
@@ -39,7 +39,8 @@ def run_experiment(
     cells = expand_cells(spec)
     executor = executor if executor is not None else SerialExecutor()
     with writing(out) as out:
-        claim(out, spec.to_json(), {cell.key: cell.spec_hash() for cell in cells}, force)
+        hashes = {cell.key: cell.spec_hash() for cell in cells}
+        claim(out, spec.to_json(), hashes, force)
         outcome = executor.run(cells, out, device, on_cell)
-        summarise(out, spec.to_json())
+        summarise(out, {**spec.to_json(), CELLS_KEY: hashes})  # the cells say which methods run where
     return outcome

@@ -18,13 +18,15 @@ method name, filling its cell's run directory and returning the cell's results r
   (``controller.attribute_conditioned=false``: one shared embedding conditions every attribute's
   policy) and one shared reward baseline, both recorded in the cell's ``config.yaml``; derive and
   retrain as GALM. This is single-task ENAS applied to every attribute.
-* ``dap``, ``iap``, ``ale``: classical baselines on Conv-3 features of the trained trunk of the
-  ``features_from`` cell (``hand_designed`` by default) of the same scenario and seed, fitted on
-  train+val and scored on the test classes.
+* ``dap``, ``iap``, ``ale``, ``hap``, ``umf``, ``mdg``: classical baselines on Conv-3 features of the
+  trained trunk of the ``features_from`` cell (``hand_designed`` by default) of the same scenario
+  and seed, fitted on train+val and scored on the test classes.
+* ``afs`` (transfer only): the same features, plus that trunk's features of the source domain's
+  images, on which the source attribute classifiers AFS attends over are trained (train+val).
 * ``ft`` (transfer only): a hand-designed network trained on the source (train+val), its trunk
   copied into a new network for the target and fine-tuned with new heads (retrain budget).
 
-In transfer scenarios every method but ``galm`` and ``ft`` sees only the target domain. Each
+In transfer scenarios every method but ``galm``, ``ft`` and ``afs`` sees only the target domain. Each
 runner opens every domain it needs once.
 
 Architecture evaluations (section 4.7's efficiency) count every (attribute, head) pair scored on
@@ -45,6 +47,7 @@ import torch
 from galm.config import GalmConfig
 from galm.config.typed import to_mapping
 from galm.data.domain import AttributeDomain
+from galm.data.feature_set import FeatureSet
 from galm.data.info import unlearnable_attributes
 from galm.data.sources import config_domain
 from galm.experiments.spec import Cell, cell_config, search_evaluations
@@ -210,20 +213,50 @@ def _run_ft(ctx: CellContext) -> dict[str, Any]:
             "source_mauc": source_report.mauc}
 
 
+def _feature_network(ctx: CellContext) -> Path:
+    """The finished ``features_from`` cell whose trunk gives a baseline its features."""
+    dependency = cell_key_dir(ctx.out, ctx.cell.options["features_from"]["cell"])
+    if not is_done(dependency, ctx.cell.options["features_from"]["spec_hash"]):
+        raise FileNotFoundError(f"the feature network cell {dependency} has not finished")
+    return dependency
+
+
+def _features_record(ctx: CellContext, features: FeatureSet) -> dict[str, Any]:
+    """What a baseline's features were, for its results (and the report's footnote)."""
+    return {"features_from": ctx.cell.options["features_from"]["cell"],
+            "features": {"extractor": "trunk", "layer": features.metadata.get("layer"),
+                         "pooling": features.metadata.get("pooling"), "dimensions": features.n_features}}
+
+
 def _run_baseline(ctx: CellContext) -> dict[str, Any]:
     from galm.baselines import evaluate_baseline, features_from_run
 
     config = ctx.config()
-    dependency = cell_key_dir(ctx.out, ctx.cell.options["features_from"]["cell"])
-    if not is_done(dependency, ctx.cell.options["features_from"]["spec_hash"]):
-        raise FileNotFoundError(f"the feature network cell {dependency} has not finished")
+    network = _feature_network(ctx)
     domain = config_domain(config)
-    features = features_from_run(dependency, domain, device=ctx.device)
+    features = features_from_run(network, domain, device=ctx.device)
     report = evaluate_baseline(ctx.cell.method, features, tuple(config.search.retrain_splits),
                                config.train.eval_split, config.seed,
                                excluded=unlearnable_attributes(domain, config.search.min_positives))
-    return {**report.to_json(), "domain": domain.name, "evaluations": 0,
-            "features_from": ctx.cell.options["features_from"]["cell"]}
+    return {**report.to_json(), "domain": domain.name, "evaluations": 0, **_features_record(ctx, features)}
+
+
+def _run_afs(ctx: CellContext) -> dict[str, Any]:
+    from galm.baselines import features_from_run, run_baseline
+
+    scenario = ctx.cell.scenario
+    config = ctx.config()
+    source_config = ctx.config(scenario.source)
+    network = _feature_network(ctx)
+    domain = config_domain(config)
+    features = features_from_run(network, domain, device=ctx.device)
+    source = features_from_run(network, config_domain(source_config), device=ctx.device)
+    model, report = run_baseline("afs", features, tuple(config.search.retrain_splits), config.train.eval_split,
+                                 config.seed, unlearnable_attributes(domain, config.search.min_positives),
+                                 source=source, source_splits=tuple(source_config.search.retrain_splits))
+    return {**report.to_json(), "domain": domain.name, "evaluations": 0, "source_domain": scenario.source,
+            "attention": model.attention_summary(features, config.train.eval_split),
+            **_features_record(ctx, features)}
 
 
 CellRunner = Callable[[CellContext], Mapping[str, Any]]
@@ -238,4 +271,8 @@ CELL_RUNNERS: dict[str, CellRunner] = {
     "dap": _run_baseline,
     "iap": _run_baseline,
     "ale": _run_baseline,
+    "hap": _run_baseline,
+    "umf": _run_baseline,
+    "mdg": _run_baseline,
+    "afs": _run_afs,
 }

@@ -20,13 +20,14 @@ from galm.data.sources import domain_overrides
 from galm.runs.experiment_dir import cell_dir
 from galm.space import Architecture
 
-METHODS = ("galm", "random_search", "hand_designed", "single_task", "ft", "dap", "iap", "ale")
+METHODS = ("galm", "random_search", "hand_designed", "single_task", "ft", "dap", "iap", "ale",
+           "hap", "umf", "mdg", "afs")
 
 
-BASELINE_METHODS = ("dap", "iap", "ale")
+BASELINE_METHODS = ("dap", "iap", "ale", "hap", "umf", "mdg", "afs")
 
 
-TRANSFER_ONLY = ("ft",)
+TRANSFER_ONLY = ("ft", "afs")
 
 
 DEFAULT_HEAD = "c4k3s0-c5k3s0-f256-f128-o2"

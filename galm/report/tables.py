@@ -14,8 +14,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 __all__ = [
-    "Table", "cells_csv", "comparison_table", "efficiency_table", "experiment_tables", "failures_table",
-    "html_table", "markdown_table", "mean_std", "method_order", "results_csv", "scenario_list",
+    "Table", "baseline_features_note", "cells_csv", "comparison_table", "efficiency_table", "experiment_tables",
+    "failures_table", "html_table", "markdown_table", "mean_std", "method_order", "results_csv", "scenario_list",
 ]
 
 
@@ -107,6 +107,9 @@ def _scenario_header(scenario: dict[str, Any]) -> str:
 
 def _expected_seeds(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] | None, method: str, scenario: str) -> int:
     if spec is not None:
+        cells = spec.get("cells")
+        if isinstance(cells, Mapping):  # the grid's own cells: 0 where a method does not run (ft, afs off transfer)
+            return sum(1 for key in cells if key.split("/")[:2] == [scenario, method])
         return len(spec["seeds"])
     return sum(1 for r in records if r["method"] == method and r["scenario"] == scenario)
 
@@ -147,8 +150,47 @@ def comparison_table(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] 
         if np.isfinite(column).any():
             best = np.nanmax(column)
             bold |= {(i, j + 1) for i in range(len(methods)) if column[i] == best}
+    note = "mAUC (%) on the test classes, mean ± sample std over seeds; best per column in bold."
+    features = baseline_features_note([r for r in records if r["kind"] == kind], methods)
     return Table(title, ["method", *[_scenario_header(s) for s in scenarios]], rows, bold,
-                 note="mAUC (%) on the test classes, mean ± sample std over seeds; best per column in bold.")
+                 note=f"{note} {features}" if features else note)
+
+
+def baseline_features_note(records: Sequence[dict[str, Any]], order: Sequence[str] = ()) -> str:
+    """A footnote naming the features the feature-based baselines read, from their results records
+    (methods listed in ``order``, then by first appearance)."""
+    methods: list[str] = []
+    networks: set[str] = set()
+    kinds: set[str] = set()
+    with_source: list[str] = []
+    for record in records:
+        results = record.get("results") or {}
+        if record["status"] != "done" or "features_from" not in results:
+            continue
+        if record["method"] not in methods:
+            methods.append(record["method"])
+        parts = str(results["features_from"]).split("/")
+        networks.add(parts[1] if len(parts) == 3 else str(results["features_from"]))
+        features = results.get("features") or {}
+        layer = str(features.get("layer") or "conv3").replace("conv", "Conv-")
+        detail = [f"{features['pooling']}-pooled"] if features.get("pooling") else []
+        detail += [f"{features['dimensions']}-d"] if features.get("dimensions") else []
+        kinds.add(f"{layer} features ({', '.join(detail)})" if detail else f"{layer} features")
+        if "source_domain" in results and record["method"] not in with_source:
+            with_source.append(record["method"])
+    if not methods:
+        return ""
+    rank = {m: i for i, m in enumerate(order)}
+    methods.sort(key=lambda m: rank.get(m, len(rank)))
+    text = (f"Feature-based baselines ({', '.join(methods)}) read {' / '.join(sorted(kinds))} of the trained "
+            f"trunk of the {' / '.join(sorted(networks))} cell of the same scenario and seed, not the paper's "
+            "4,096-d VGG16 features (nothing pretrained is available here; galm.baselines takes any local "
+            "feature extractor or xlsa17's ResNet-101 features).")
+    if with_source:
+        verb, their = ("uses", "its") if len(with_source) == 1 else ("use", "their")
+        text += (f" {', '.join(with_source)} also {verb} that trunk's features of the source domain's images, "
+                 f"where {their} source attribute classifiers are trained.")
+    return text
 
 
 def efficiency_table(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] | None = None) -> Table:
