@@ -23,6 +23,8 @@ method name, filling its cell's run directory and returning the cell's results r
   train+val and scored on the test classes.
 * ``ft`` (transfer only): a hand-designed network trained on the source (train+val), its trunk
   copied into a new network for the target and fine-tuned with new heads (retrain budget).
+* ``fmt``, ``amt``: the deep multi-task baselines (:mod:`galm.experiments.deep_methods`), on the
+  scenario's (target) domain with the retrain budget and the ``hand_designed`` layer shapes.
 
 In transfer scenarios every method but ``galm`` and ``ft`` sees only the target domain. Each
 runner opens every domain it needs once.
@@ -47,6 +49,7 @@ from galm.config.typed import to_mapping
 from galm.data.domain import AttributeDomain
 from galm.data.info import unlearnable_attributes
 from galm.data.sources import config_domain
+from galm.experiments.deep_methods import run_amt, run_fmt
 from galm.experiments.spec import Cell, cell_config, search_evaluations
 from galm.nn.network import FixedNetwork
 from galm.runs.architectures import architectures_record, resolve_architectures
@@ -238,4 +241,6 @@ CELL_RUNNERS: dict[str, CellRunner] = {
     "dap": _run_baseline,
     "iap": _run_baseline,
     "ale": _run_baseline,
+    "fmt": run_fmt,
+    "amt": run_amt,
 }
