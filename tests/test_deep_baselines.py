@@ -197,6 +197,7 @@ def test_fmt_and_amt_cells_run_in_a_tiny_grid(tmp_path):
     table3 = text.split("Table 3")[1].split("Efficiency")[0]
     for method in ("fmt", "amt"):
         assert f"| {method} |" in table2 and f"| {method} |" in table3
+        assert f"{method} (" in table2 and f"{method} (" in table3  # the footnote on what galm changed
 
 
 def test_checked_in_synthetic_spec_runs_fmt_and_amt():

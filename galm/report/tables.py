@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from galm.report.method_notes import method_notes
+
 __all__ = [
     "Table", "cells_csv", "comparison_table", "efficiency_table", "experiment_tables", "failures_table",
     "html_table", "markdown_table", "mean_std", "method_order", "results_csv", "scenario_list",
@@ -147,8 +149,9 @@ def comparison_table(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] 
         if np.isfinite(column).any():
             best = np.nanmax(column)
             bold |= {(i, j + 1) for i in range(len(methods)) if column[i] == best}
+    note = "mAUC (%) on the test classes, mean ± sample std over seeds; best per column in bold."
     return Table(title, ["method", *[_scenario_header(s) for s in scenarios]], rows, bold,
-                 note="mAUC (%) on the test classes, mean ± sample std over seeds; best per column in bold.")
+                 note=" ".join(filter(None, [note, method_notes(methods)])))
 
 
 def efficiency_table(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] | None = None) -> Table:
