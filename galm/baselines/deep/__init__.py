@@ -8,3 +8,12 @@
 Both are built from the Table-1 layers galm's own networks use (``galm.nn``) and return logits for
 every attribute, so the training loop, masked loss and AUC evaluation of ``galm.training`` apply.
 """
+
+from galm.baselines.deep.amt import AuxiliaryMultiTaskNetwork, correlation_groups
+from galm.baselines.deep.fmt import FmtDesign, FmtSettings, design_tree, final_network
+from galm.baselines.deep.tree import BranchingNetwork, BranchTree
+
+__all__ = [
+    "AuxiliaryMultiTaskNetwork", "BranchTree", "BranchingNetwork", "FmtDesign", "FmtSettings",
+    "correlation_groups", "design_tree", "final_network",
+]

@@ -153,19 +153,20 @@ class BranchingNetwork(nn.Module):
         self.layers = nn.ModuleList(
             nn.ModuleList(_layer_module(spec) for _ in groups) for spec, groups in zip(self.specs, tree.groups))
         self.outputs = nn.ModuleList(nn.Linear(self.specs[-1].out_features, 1) for _ in range(tree.n_tasks))
-        self._index = {spec.name: i for i, spec in enumerate(self.specs)}
-        self._parents = [[tree.parent(l, b) if l else 0 for b in range(len(g))] for l, g in enumerate(tree.groups)]
+        index = {spec.name: i for i, spec in enumerate(self.specs)}
+        # Per layer and branch: the (layer, branch) of its main input and of each skip input.
+        self._inputs = [[(tree.parent(l, b) if l else 0,
+                          [(index[s], tree.branch_of(index[s], group[0])) for s in spec.skips])
+                         for b, group in enumerate(groups)]
+                        for l, (spec, groups) in enumerate(zip(self.specs, tree.groups))]
         self._top = [tree.branch_of(tree.n_layers - 1, t) for t in range(tree.n_tasks)]
 
     def _input(self, outputs: list[list[torch.Tensor]], images: torch.Tensor, layer: int, branch: int) -> torch.Tensor:
-        spec = self.specs[layer]
-        x = images if layer == 0 else outputs[layer - 1][self._parents[layer][branch]]
-        if spec.skips:
-            size = x.shape[-1]
-            task = self.tree.groups[layer][branch][0]
-            sources = [outputs[self._index[s]][self.tree.branch_of(self._index[s], task)] for s in spec.skips]
-            x = torch.cat([x, *(pool_to(source, size) for source in sources)], 1)
-        return x if spec.is_conv else x.flatten(1)
+        parent, skips = self._inputs[layer][branch]
+        x = images if layer == 0 else outputs[layer - 1][parent]
+        if skips:
+            x = torch.cat([x, *(pool_to(outputs[l][b], x.shape[-1]) for l, b in skips)], 1)
+        return x if self.specs[layer].is_conv else x.flatten(1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         outputs: list[list[torch.Tensor]] = []
