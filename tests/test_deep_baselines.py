@@ -85,7 +85,9 @@ def test_widening_keeps_agreeing_tasks_together_and_parts_disagreeing_ones():
     assert design.decisions[0].layer == "fc1" and design.decisions[0].grouping == [[0, 1], [2]]
     record = design.to_json(domain.attribute_names)
     assert record["branches"]["fc1"] == [["a", "a_copy"], ["b"]]
-    net = final_network(design, SPACE, HEAD, seed=0)
+    assert final_network(design, SPACE, HEAD, 0, FmtSettings(retrain_from="widened")) is design.network
+    net = final_network(design, SPACE, HEAD, seed=0)  # the designed tree from fresh weights
+    assert net is not design.network and net.tree == design.tree
     train_network(net, domain, config, seed=0, splits=config.splits)
     report = evaluate_network(net, domain, "test")
     assert report.per_attribute_auc["a"] > 0.6 and report.per_attribute_auc["b"] > 0.6
@@ -97,6 +99,15 @@ def test_unlearnable_attributes_neither_part_nor_join_branches():
     design = design_tree(domain, SPACE, HEAD, config, seed=0, settings=FmtSettings(round_epochs=2), excluded=["b"])
     assert design.tree.n_branches() == design.tree.n_layers  # b no longer disagrees: nothing splits
     assert len(design.decisions) == 1 and design.decisions[0].candidates[0]["separation"] == 0.0
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"round_epochs": 0}, "round_epochs"), ({"complexity_weight": -1.0}, "complexity_weight"),
+    ({"retrain_from": "nowhere"}, "retrain_from"), ({"lowest_layer": "conv9"}, "lowest_layer"),
+])
+def test_bad_fmt_settings_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        design_tree(_opposite_tasks_domain(32), SPACE, HEAD, TrainConfig(epochs=1), 0, settings=FmtSettings(**settings))
 
 
 def test_widened_branches_start_as_copies():
