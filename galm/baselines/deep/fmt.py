@@ -23,7 +23,8 @@ and the layer is split into d* branches, one per group, with
 where p_l counts the 2x2 poolings at or above layer l (a split of a lower layer copies larger
 feature maps) and lambda = :attr:`FmtSettings.complexity_weight`. The new branches start as copies
 of the old one, training goes on for a round, the active layer moves one down, and widening stops
-when d* = 1 (or at :attr:`FmtSettings.lowest_layer`). The final tree is then trained.
+when d* = 1 (or at :attr:`FmtSettings.lowest_layer`). The final tree is then trained. (The
+paper's text is not held here; A, A_b and the criterion follow its description of them.)
 
 Where galm departs from Lu et al., and why:
 
@@ -38,6 +39,10 @@ Where galm departs from Lu et al., and why:
 * The groupings g_d come from agglomerative clustering on A_b (one nested family for every d)
   rather than the paper's spectral-style grouping; the criterion that picks d is the paper's, with
   its two weights (alpha, L_0) folded into one, lambda.
+* The widening rounds (``round_epochs`` each, at most one per layer) train on the retraining
+  splits before the retraining budget, as GALM's search precedes its retraining; nothing is
+  scored on validation data, so a cell counts no architecture evaluations. Attributes the
+  training split cannot teach get affinity 1 to every other (their easy/hard split is noise).
 * The widened tree is retrained from scratch with galm's retraining budget (``retrain_from``
   ``'scratch'``, as galm's own searched networks are); ``'widened'`` keeps the widening's weights,
   as in the paper.
