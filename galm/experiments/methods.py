@@ -25,6 +25,8 @@ method name, filling its cell's run directory and returning the cell's results r
   images, on which the source attribute classifiers AFS attends over are trained (train+val).
 * ``ft`` (transfer only): a hand-designed network trained on the source (train+val), its trunk
   copied into a new network for the target and fine-tuned with new heads (retrain budget).
+* ``fmt``, ``amt``: the deep multi-task baselines (:mod:`galm.experiments.deep_methods`), on the
+  scenario's (target) domain with the retrain budget and the ``hand_designed`` layer shapes.
 
 In transfer scenarios every method but ``galm``, ``ft`` and ``afs`` sees only the target domain. Each
 runner opens every domain it needs once.
@@ -50,6 +52,7 @@ from galm.data.domain import AttributeDomain
 from galm.data.feature_set import FeatureSet
 from galm.data.info import unlearnable_attributes
 from galm.data.sources import config_domain
+from galm.experiments.deep_methods import run_amt, run_fmt
 from galm.experiments.spec import Cell, cell_config, search_evaluations
 from galm.nn.network import FixedNetwork
 from galm.runs.architectures import architectures_record, resolve_architectures
@@ -275,4 +278,6 @@ CELL_RUNNERS: dict[str, CellRunner] = {
     "umf": _run_baseline,
     "mdg": _run_baseline,
     "afs": _run_afs,
+    "fmt": run_fmt,
+    "amt": run_amt,
 }

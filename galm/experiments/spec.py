@@ -21,7 +21,7 @@ from galm.runs.experiment_dir import cell_dir
 from galm.space import Architecture
 
 METHODS = ("galm", "random_search", "hand_designed", "single_task", "ft", "dap", "iap", "ale",
-           "hap", "umf", "mdg", "afs")
+           "hap", "umf", "mdg", "afs", "fmt", "amt")
 
 
 BASELINE_METHODS = ("dap", "iap", "ale", "hap", "umf", "mdg", "afs")
@@ -284,7 +284,7 @@ def expand_cells(spec: ExperimentSpec) -> list[Cell]:
                     continue
                 overrides = (*spec.base, *spec.method_overrides.get(method, ()))
                 options: dict[str, Any] = {}
-                if method in ("hand_designed", "ft"):
+                if method in ("hand_designed", "ft", "fmt", "amt"):
                     options["architecture"] = spec.hand_designed
                 if method == "random_search":
                     options["candidates"] = spec.random_candidates

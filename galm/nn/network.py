@@ -20,19 +20,24 @@ from galm.space.search_space import Architecture
 
 
 class AttributeHead(nn.Module):
-    """Conv-4, Conv-5, Fc-1, optional Fc-2 and Fc-3 of one attribute, as chosen."""
+    """Conv-4, Conv-5, Fc-1, optional Fc-2 and Fc-3 of one attribute, as chosen.
 
-    def __init__(self, arch: Architecture, space: SpaceConfig) -> None:
+    ``outputs`` > 1 makes Fc-3 score several attributes at once (a head shared by a group, as the
+    multi-task baselines use); ``forward`` then returns (B, outputs) instead of (B,).
+    """
+
+    def __init__(self, arch: Architecture, space: SpaceConfig, outputs: int = 1) -> None:
         super().__init__()
         self.arch = arch
         self.space = space
+        self.outputs = outputs
         c4_in = space.channels_of("conv3") + sum(space.channels_of(s) for s in arch.conv4_skips)
         c5_in = space.conv4_channels + sum(space.channels_of(s) for s in arch.conv5_skips)
         self.conv4 = ConvBlock(c4_in, space.conv4_channels, arch.conv4_kernel)
         self.conv5 = ConvBlock(c5_in, space.conv5_channels, arch.conv5_kernel)
         self.fc1 = nn.Linear(space.flat_features, arch.fc1_width)
         self.fc2 = nn.Linear(arch.fc1_width, arch.fc2_width) if arch.uses_fc2 else None
-        self.fc3 = nn.Linear(arch.fc2_width if arch.uses_fc2 else arch.fc1_width, 1)
+        self.fc3 = nn.Linear(arch.fc2_width if arch.uses_fc2 else arch.fc1_width, outputs)
 
     def forward(self, features: TrunkFeatures) -> torch.Tensor:
         r4_in = self.space.resolution_after("conv3")
@@ -43,7 +48,8 @@ class AttributeHead(nn.Module):
         h = F.relu(self.fc1(self.conv5(x).flatten(1)))
         if self.fc2 is not None:
             h = F.relu(self.fc2(h))
-        return self.fc3(h).squeeze(1)
+        logits = self.fc3(h)
+        return logits.squeeze(1) if self.outputs == 1 else logits
 
 
 class FixedNetwork(nn.Module):

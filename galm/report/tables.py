@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from galm.report.method_notes import method_notes
+
 __all__ = [
     "Table", "baseline_features_note", "cells_csv", "comparison_table", "efficiency_table", "experiment_tables",
     "failures_table", "html_table", "markdown_table", "mean_std", "method_order", "results_csv", "scenario_list",
@@ -153,7 +155,7 @@ def comparison_table(records: Sequence[dict[str, Any]], spec: Mapping[str, Any] 
     note = "mAUC (%) on the test classes, mean ± sample std over seeds; best per column in bold."
     features = baseline_features_note([r for r in records if r["kind"] == kind], methods)
     return Table(title, ["method", *[_scenario_header(s) for s in scenarios]], rows, bold,
-                 note=f"{note} {features}" if features else note)
+                 note=" ".join(filter(None, [note, features, method_notes(methods)])))
 
 
 def baseline_features_note(records: Sequence[dict[str, Any]], order: Sequence[str] = ()) -> str:

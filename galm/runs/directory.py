@@ -14,6 +14,8 @@ Layout::
       search_quality.json    searched vs random heads on the shared weights, policy entropy (searches)
       transfer.json          the source run and each new attribute's nearest source (transfers)
       random_search.json     candidates per attribute and best rewards (random-search cells)
+      fmt_tree.json          FMT's widened tree and every widening decision (FMT cells)
+      amt_groups.json        AMT's attribute groups and their label correlations (AMT cells)
       model.pt               the trained fixed network
       results.json           final metrics on the evaluation split
       results-<split>.json   `galm evaluate --split <split>`
@@ -58,6 +60,8 @@ ARM_FILE = "arm.json"
 TRACE_FILE = "search_trace.json"
 TRANSFER_FILE = "transfer.json"
 RANDOM_SEARCH_FILE = "random_search.json"
+FMT_TREE_FILE = "fmt_tree.json"
+AMT_GROUPS_FILE = "amt_groups.json"
 SEARCH_QUALITY_FILE = "search_quality.json"
 MODEL_FILE = "model.pt"
 RESULTS_FILE = "results.json"
@@ -226,6 +230,14 @@ class RunDirectory:
     @property
     def random_search_path(self) -> Path:
         return self.path / RANDOM_SEARCH_FILE
+
+    @property
+    def fmt_tree_path(self) -> Path:
+        return self.path / FMT_TREE_FILE
+
+    @property
+    def amt_groups_path(self) -> Path:
+        return self.path / AMT_GROUPS_FILE
 
     @property
     def model_path(self) -> Path:

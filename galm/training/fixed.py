@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -37,6 +37,27 @@ def train_and_evaluate(
     if net is None:
         torch.manual_seed(seed)
         net = FixedNetwork(ordered, space)
+    fixed = net
+    return train_and_record(
+        run, domain, net, config, seed, device, extra_results, execution, excluded,
+        save=lambda: save_model(run.model_path, fixed.cpu(), domain.attribute_names))
+
+
+def train_and_record(
+    run: RunDirectory,
+    domain: AttributeDomain,
+    net: torch.nn.Module,
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+    extra_results: Mapping[str, Any] | None = None,
+    execution: ExecutionConfig | None = None,
+    excluded: Mapping[str, str] | None = None,
+    save: Callable[[], None] | None = None,
+) -> AucReport:
+    """Train any network of the domain's attributes (images -> logits) on the configured splits,
+    score it on the evaluation split and record the metrics and ``results.json`` in `run`; `save`
+    (when given) writes the trained model before the results."""
     # A retraining that is run again (after a crash, or by hand) replaces the earlier one's records.
     rewrite_metrics(run.metrics_path, lambda record: record.get("phase") not in ("retrain", "evaluate"))
     with MetricsLogger(run) as log:
@@ -47,7 +68,8 @@ def train_and_evaluate(
         )
         report = evaluate_network(net, domain, config.eval_split, config.eval_batch_size, device, excluded)
         log.log(config.epochs, "evaluate", {"mauc": report.mauc})
-    save_model(run.model_path, net.cpu(), domain.attribute_names)
+    if save is not None:
+        save()
     results = {
         **report.to_json(),
         "domain": domain.name,
