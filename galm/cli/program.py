@@ -13,12 +13,12 @@ import traceback
 from typing import Callable, Sequence
 
 from galm import __version__
-from galm.cli import data, demo, report, search, train
+from galm.cli import data, demo, predict, report, search, train
 from galm.config.presets import preset_overrides
 from galm.config.typed import ConfigError
 from galm.runs.lock import DirectoryLocked
 
-MODULES = (train, search, demo, data, report)
+MODULES = (train, search, demo, data, report, predict)
 
 # Every error galm raises for bad input: configuration (ConfigError), data and damaged files
 # (ValueError: DatasetFormatError, UnsafeOrDamagedFile), missing or clashing paths (OSError:
