@@ -3,8 +3,11 @@ carry their metadata, and are refused (nothing written) when they would not."""
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +107,21 @@ def test_export_of_a_run_whose_architectures_disagree_with_its_weights_is_refuse
     (run / "model.pt").write_bytes(b"not a model")
     assert main(["export", str(run), "--format", "pt2", "--out", str(out)]) == 2
     assert "model.pt" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_readme_onnx_example_runs_without_galm_and_agrees(trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("Without galm, an exported file needs only")[1].split("```python\n")[1].split("```")[0]
+    model = tmp_path / "model.onnx"
+    export_run(trained, "onnx", model)
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
+    code = "import sys\nsys.modules['galm'] = None  # the example must not need galm\n" + snippet
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    printed = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    expected = Predictor.from_onnx(model).predict(photo)
+    assert list(printed) == expected.attribute_names
+    np.testing.assert_allclose(list(printed.values()), expected.probabilities[0], atol=1.5e-3)

@@ -318,3 +318,24 @@ def test_huge_images_are_refused_by_the_size_guard_not_decoded(trained, tmp_path
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 120 - 1)
     failure = predictor.predict([small]).failures[0]
     assert "120x100 image (12,000 pixels to decode) is over the limit of 11,999" in failure[1]
+
+
+def test_demo_samples_can_be_predicted_from_their_table(trained, tmp_path):
+    from galm.experiments.demo import write_samples
+
+    run = RunDirectory.open(trained)
+    domain = config_domain(run.config())
+    target = RunDirectory(tmp_path / "demo-like")
+    write_samples(target, domain, n=4)
+    table = target.samples_dir / "samples.csv"
+    rows = _read_csv(table)
+    assert len(rows) == 4 and list(rows[0]) == ["image", *domain.attribute_names]
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(trained), "--table", str(table), "--image-column", "image", "--out", str(out)]) == 0
+    net, _ = load_model(run.model_path)
+    test = domain.split("test")
+    indices = [int(r["image"][5:10]) for r in rows]
+    assert set(indices) <= set(test.tolist())
+    expected = training_predict(net, domain, "test")[[test.tolist().index(i) for i in indices]]
+    got = [[float(r[f"{n}_probability"]) for n in domain.attribute_names] for r in _read_csv(out)]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
