@@ -339,3 +339,18 @@ def test_demo_samples_can_be_predicted_from_their_table(trained, tmp_path):
     expected = training_predict(net, domain, "test")[[test.tolist().index(i) for i in indices]]
     got = [[float(r[f"{n}_probability"]) for n in domain.attribute_names] for r in _read_csv(out)]
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_a_pil_image_is_left_as_given_and_thresholds_can_be_per_attribute(trained, images):
+    path = images / "more" / "photo.jpg"
+    predictor = Predictor.from_run(trained)
+    with Image.open(path) as opened:
+        from_pil = predictor.predict(opened, threshold=[0.1, 0.2, 0.3, 0.4, 0.99])
+        assert opened.size == (50, 70) and opened.format == "JPEG"
+    from_path = predictor.predict(path)
+    np.testing.assert_allclose(from_pil.probabilities, from_path.probabilities, atol=1e-6)
+    np.testing.assert_array_equal(from_pil.decisions, from_pil.probabilities >= [0.1, 0.2, 0.3, 0.4, 0.99])
+    with pytest.raises(ValueError, match="one number in \\[0, 1\\] or 5 of them"):
+        predictor.thresholds([0.5, 0.5])
+    with pytest.raises(ValueError, match="uint8"):
+        predictor.predict(np.zeros((8, 8, 3), np.float32), strict=True)

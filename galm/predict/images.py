@@ -11,7 +11,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from galm.data.prepare.decode import decode_one, fit_image
+from galm.data.prepare.decode import check_decoded_size, decode_one, fit_image
 from galm.data.prepare.workers import decoded
 from galm.data.table_file import read_table_file
 from galm.runs.preprocessing import PixelPipeline
@@ -116,7 +116,11 @@ def _reason(status: str, value: str, path: Path) -> str:
 def _decode_in_memory(index: int, item: Any, pipeline: PixelPipeline) -> Decoded:
     name = input_name(item, index)
     try:
-        image = item if isinstance(item, Image.Image) else array_image(item, name)
+        if isinstance(item, Image.Image):
+            check_decoded_size(*item.size)
+            image = item.copy()  # a lazily opened JPEG would be drafted in place: the caller's image stays as given
+        else:
+            image = array_image(item, name)
         status, value = fit_image(image, None, pipeline.resolution, pipeline.resize)
     except Exception as error:  # noqa: BLE001 - Pillow raises many types for unusual images
         return Decoded(index, name, None, f"{type(error).__name__}: {error}")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from galm.engine.device import resolve_device
 from galm.engine.progress import progress
 from galm.predict.backends import Backend, OnnxBackend, TorchBackend
 from galm.predict.images import Decoded, ImageDecodeError, decode_inputs
@@ -36,7 +37,8 @@ class Predictor:
 
     @classmethod
     def from_run(cls, path: str | os.PathLike[str], device: torch.device | str = "cpu") -> Predictor:
-        """The run's ``model.pt`` in PyTorch on ``device``."""
+        """The run's ``model.pt`` in PyTorch on ``device`` ('cpu', 'cuda', 'auto', ...)."""
+        device = device if isinstance(device, torch.device) else resolve_device(device)
         trained = open_trained_run(path)
         calibrated = trained.calibrated_thresholds() if trained.has_calibrated_thresholds() else None
         card = ModelCard(trained.attribute_names, trained.pipeline, calibrated)
