@@ -354,3 +354,14 @@ def test_a_pil_image_is_left_as_given_and_thresholds_can_be_per_attribute(traine
         predictor.thresholds([0.5, 0.5])
     with pytest.raises(ValueError, match="uint8"):
         predictor.predict(np.zeros((8, 8, 3), np.float32), strict=True)
+
+
+def test_decoding_workers_keep_the_order_of_mixed_inputs(trained, images):
+    paths = sorted(p for p in images.rglob("*") if p.suffix in (".png", ".jpg"))
+    array = np.random.default_rng(5).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    mixed = [paths[0], array, *paths[1:], images / "missing.png"]
+    predictor = Predictor.from_run(trained)
+    one, two = predictor.predict(mixed, workers=1), predictor.predict(mixed, workers=2)
+    assert one.names == two.names == [str(paths[0]), "<image 1>", *map(str, paths[1:])]
+    assert one.failures == two.failures and one.failures[0][0] == str(images / "missing.png")
+    np.testing.assert_array_equal(one.probabilities, two.probabilities)
