@@ -2,7 +2,8 @@
 
 Bad input (a config key, a file, a directory another process writes) ends in one line on stderr
 that names it, exit code 2. Anything else is a galm bug: its message, "please report this", exit
-code 1; ``galm --debug COMMAND`` prints the traceback of either.
+code 1; ``galm --debug COMMAND`` prints the traceback of either. ``galm predict`` alone has a third
+outcome: exit code 3 when it wrote the predictions of the images it could decode but skipped others.
 """
 
 from __future__ import annotations
