@@ -95,10 +95,13 @@ def check_decoded_size(width: int, height: int) -> None:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """The image as 8-bit RGB: 16- and 32-bit integer greyscale scaled (Pillow would clip it to
-    white), every other mode (L, P, LA, RGBA, CMYK, YCbCr, ...) through Pillow's conversion."""
+    """The image as 8-bit RGB: 16-bit greyscale (``I;16*``, and ``I`` holding values above 255) scaled
+    by 255/65535, where Pillow would clip it to white; every other mode (L, P, LA, RGBA, CMYK, YCbCr,
+    ...) through Pillow's conversion."""
     if image.mode in _WIDE_GREY_MODES:
-        wide = np.asarray(image).astype(np.float64) / 257.0  # 65535 -> 255
+        wide = np.asarray(image).astype(np.float64)
+        if image.mode != "I" or wide.max(initial=0) > 255:
+            wide = wide / 257.0  # 65535 -> 255
         image = Image.fromarray(np.clip(np.rint(wide), 0, 255).astype(np.uint8))
     return image if image.mode == "RGB" else image.convert("RGB")
 
