@@ -87,23 +87,20 @@ def input_name(item: Any, index: int) -> str:
 def decode_inputs(items: Sequence[Any], pipeline: PixelPipeline, workers: int = 1) -> Iterator[Decoded]:
     """Every item (a path, a PIL image or an (H, W[, C]) uint8 array) decoded as training decoded
     its images, in order; paths in ``workers`` processes when more than one."""
-    paths = [(i, item) for i, item in enumerate(items) if isinstance(item, (str, os.PathLike))]
-    in_memory = {i: item for i, item in enumerate(items) if not isinstance(item, (str, os.PathLike))}
-    tasks = [(str(path), None, pipeline.resolution, pipeline.resize, 0.0) for _, path in paths]
+    in_memory = {i for i, item in enumerate(items) if not isinstance(item, (str, os.PathLike))}
+    tasks = [(str(item), None, pipeline.resolution, pipeline.resize, 0.0)
+             for i, item in enumerate(items) if i not in in_memory]
     with decoded(tasks, max(1, workers), decode_one) as results:
-        from_files = iter(zip(paths, results))
-        pending = next(from_files, None)
+        from_files = iter(results)  # in the order of the paths among the items
         for index, item in enumerate(items):
             if index in in_memory:
                 yield _decode_in_memory(index, item, pipeline)
                 continue
-            assert pending is not None and pending[0][0] == index
-            (_, path), (status, value) = pending
-            pending = next(from_files, None)
+            status, value = next(from_files)
             if status == "ok":
-                yield Decoded(index, str(path), value)
+                yield Decoded(index, str(item), value)
             else:
-                yield Decoded(index, str(path), None, _reason(status, value, Path(path)))
+                yield Decoded(index, str(item), None, _reason(status, value, Path(item)))
 
 
 def _reason(status: str, value: str, path: Path) -> str:
