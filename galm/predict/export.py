@@ -57,7 +57,8 @@ def export_run(run_path: str | os.PathLike[str], fmt: str, out: str | os.PathLik
     images = images_to_tensor(pixels, "cpu", center=card.pipeline.mean, scale=card.pipeline.std).contiguous()
     with torch.no_grad():
         expected = trained.net(images).numpy()
-    example = images[:2]
+    # Traced with two images: a batch of one would be specialised to size 1 rather than kept dynamic.
+    example = images[:2] if len(images) >= 2 else torch.cat([images, images])
     with atomic_path(out) as temporary:
         if fmt == "onnx":
             exported = _onnx_logits(trained, card, example, images, temporary)
