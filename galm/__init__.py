@@ -4,7 +4,7 @@ The public API is re-exported here and imported on first use, so ``import galm``
 torch-free until a network is asked for. Sub-packages by role (see docs/architecture.md):
 ``config`` (settings), ``space`` (Table 1), ``data`` (domains and readers), ``engine`` (device-side
 input and execution), ``nn`` (models), ``training``, ``search``, ``runs`` (files on disk),
-``baselines``, ``experiments``, ``report``, ``cli``.
+``baselines``, ``experiments``, ``report``, ``predict`` (applying a trained run), ``cli``.
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ _EXPORTS = {
     # records
     "RunDirectory": "galm.runs.directory",
     "load_model": "galm.runs.model_file",
+    # applying a trained run
+    "Predictor": "galm.predict.predictor",
+    "Predictions": "galm.predict.result",
+    "export_run": "galm.predict.export",
     # experiments and reports
     "read_spec": "galm.experiments.spec",
     "run_experiment": "galm.experiments.grid",

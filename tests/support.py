@@ -35,3 +35,20 @@ TINY_SEARCH = (
     "data.synthetic.n_domains=1", "search.episodes=1", "search.controller_steps=2",
     "search.batch_size=8", "search.attributes_per_step=0", "threads=1",
 )
+
+
+# `galm train` arguments for a trained run in a few seconds (5 attributes, 32 pixels, one epoch).
+TINY_TRAIN = (
+    "--set", "space.resolution=32", "--set", "data.synthetic.resolution=32",
+    "--set", "data.synthetic.classes_per_domain=6", "--set", "data.synthetic.images_per_class=8",
+    "--set", "data.synthetic.attributes_per_domain=5", "--set", "data.synthetic.n_domains=1",
+    "--set", "train.epochs=1", "--set", "train.batch_size=16", "--set", "threads=1",
+)
+
+
+def tiny_trained_run(path: Path) -> Path:
+    """A run directory made by `galm train` with random heads on a tiny synthetic domain."""
+    from galm.cli import main
+
+    assert main(["train", "--out", str(path), "--arch", "random", *TINY_TRAIN]) == 0
+    return path

@@ -438,3 +438,18 @@ def test_decoding_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
     while any(pid_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(pid_alive(pid) for pid in workers), "decoding workers outlived their killed parent"
+
+
+def test_to_rgb_scales_16_bit_grey_and_converts_every_other_mode() -> None:
+    from galm.data.prepare.decode import to_rgb
+
+    grey = np.random.default_rng(4).integers(0, 256, (6, 7), dtype=np.uint8)
+    expected = np.repeat(grey[:, :, None], 3, axis=2)
+    wide = grey.astype(np.uint16) * 257
+    for image in (Image.fromarray(grey), Image.fromarray(wide), Image.fromarray(wide.astype(np.int32)),
+                  Image.fromarray(grey.astype(np.int32)), Image.fromarray(grey).convert("LA")):
+        converted = to_rgb(image)
+        assert converted.mode == "RGB" and np.array_equal(np.asarray(converted), expected), image.mode
+    rgb = np.random.default_rng(5).integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    assert np.array_equal(np.asarray(to_rgb(Image.fromarray(np.dstack([rgb, np.full((6, 7), 9, np.uint8)])))), rgb)
+    assert to_rgb(Image.fromarray(rgb).convert("CMYK")).mode == "RGB"

@@ -2,7 +2,8 @@
 
 Bad input (a config key, a file, a directory another process writes) ends in one line on stderr
 that names it, exit code 2. Anything else is a galm bug: its message, "please report this", exit
-code 1; ``galm --debug COMMAND`` prints the traceback of either.
+code 1; ``galm --debug COMMAND`` prints the traceback of either. ``galm predict`` alone has a third
+outcome: exit code 3 when it wrote the predictions of the images it could decode but skipped others.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import traceback
 from typing import Callable, Sequence
 
 from galm import __version__
-from galm.cli import data, demo, report, search, train
+from galm.cli import data, demo, predict, report, search, train
 from galm.config.presets import preset_overrides
 from galm.config.typed import ConfigError
 from galm.runs.lock import DirectoryLocked
 
-MODULES = (train, search, demo, data, report)
+MODULES = (train, search, demo, data, report, predict)
 
 # Every error galm raises for bad input: configuration (ConfigError), data and damaged files
 # (ValueError: DatasetFormatError, UnsafeOrDamagedFile), missing or clashing paths (OSError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -14,11 +14,24 @@ PIXEL_CENTER = 127.5
 PIXEL_SCALE = 64.0
 
 
-def images_to_tensor(images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(B, H, W, 3) uint8 -> (B, 3, H, W) float32 on `device`, normalised."""
+def images_to_tensor(
+    images: np.ndarray | torch.Tensor,
+    device: torch.device | str = "cpu",
+    center: float | Sequence[float] = PIXEL_CENTER,
+    scale: float | Sequence[float] = PIXEL_SCALE,
+) -> torch.Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, H, W) float32 on `device`, ``(pixel - center) / scale`` (one
+    number, or one per channel as an exported model's metadata records them)."""
     tensor = torch.as_tensor(np.ascontiguousarray(images)) if isinstance(images, np.ndarray) else images
     tensor = tensor.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
-    return (tensor - PIXEL_CENTER) / PIXEL_SCALE
+    return (tensor - _per_channel(center, tensor)) / _per_channel(scale, tensor)
+
+
+def _per_channel(value: float | Sequence[float], like: torch.Tensor) -> float | torch.Tensor:
+    """A number as is; per-channel values as a (1, C, 1, 1) tensor beside ``like``."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return torch.tensor([float(v) for v in value], dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
 
 
 @dataclass

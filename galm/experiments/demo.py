@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
+import numpy as np
 import torch
+from PIL import Image
 
 from galm.config.schema import GalmConfig
 from galm.config.typed import to_mapping
+from galm.data.domain import AttributeDomain
 from galm.data.sources import config_domain
 from galm.runs.architectures import architectures_record, resolve_architectures
 from galm.runs.atomic import atomic_write_bytes, write_json
@@ -22,6 +28,7 @@ def run_demo(run: RunDirectory, config: GalmConfig, device: torch.device) -> str
     domain = config_domain(config)
     heads = search_run(run, config, domain, device)
     searched = retrain_run(run, domain, device)
+    write_samples(run, domain)
     space = SearchSpace(config.space)
     control_run = RunDirectory.create(run.control_dir, to_mapping(config))
     archs = resolve_architectures("random", domain.attribute_names, space, config.seed + 1)
@@ -33,6 +40,28 @@ def run_demo(run: RunDirectory, config: GalmConfig, device: torch.device) -> str
     text = demo_summary(heads, searched, control, space)
     atomic_write_bytes(run.summary_path, text.encode("utf-8"))
     return text
+
+
+SAMPLE_IMAGES = 8
+SAMPLES_TABLE = "samples.csv"
+
+
+def write_samples(run: RunDirectory, domain: AttributeDomain, n: int = SAMPLE_IMAGES) -> None:
+    """A few test-split images (spread over its classes) as PNG files and ``samples.csv`` (image path
+    and true labels), so that ``galm predict`` has something to be tried on right after the demo."""
+    test = domain.split("test")
+    indices = np.unique(test[np.linspace(0, len(test) - 1, min(n, len(test))).astype(int)]) if len(test) else test
+    table = io.StringIO(newline="")
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["image", *domain.attribute_names])
+    for index in indices:
+        name = f"test-{int(index):05d}.png"
+        png = io.BytesIO()
+        Image.fromarray(np.asarray(domain.images[index])).save(png, format="PNG")
+        atomic_write_bytes(run.samples_dir / name, png.getvalue())
+        labels = domain.labels[index]
+        writer.writerow([name, *("" if np.isnan(v) else int(v) for v in labels)])
+    atomic_write_bytes(run.samples_dir / SAMPLES_TABLE, table.getvalue().encode("utf-8"))
 
 
 def demo_summary(heads: list[DerivedHead], searched: AucReport, control: AucReport, space: SearchSpace) -> str:

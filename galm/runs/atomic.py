@@ -74,6 +74,30 @@ def _atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
     sync_path(target.parent)
 
 
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that wants a file name (an exporter, a
+    Parquet writer); it replaces ``path`` only if the block completes, else it is removed."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.{owner_tag()}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    temp = Path(temp_name)
+    try:
+        yield temp
+        if not temp.is_file():
+            raise FileNotFoundError(f"nothing was written for {target}")
+        os.chmod(temp, 0o666 & ~_umask())
+        with open(temp, "rb+") as written:
+            sync_handle(written)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    sync_path(target.parent)
+
+
 def _umask() -> int:
     """The process umask (read by setting and restoring it)."""
     mask = os.umask(0o022)

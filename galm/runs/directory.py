@@ -19,7 +19,10 @@ Layout::
       model.pt               the trained fixed network
       results.json           final metrics on the evaluation split
       results-<split>.json   `galm evaluate --split <split>`
+      thresholds.json        per-attribute decision thresholds calibrated on the val split (balanced accuracy)
+      preprocessing.json     the pixel pipeline the network was trained with: resolution, resize, mean, std
       summary.md             `galm demo`'s table; random-control/ its random-head run
+      samples/               `galm demo`: a few test-split images and samples.csv, to try `galm predict` on
       report.html, report.md `galm report`
       .galm.lock             while a command writes the run: its pid, host and command
 
@@ -65,6 +68,9 @@ AMT_GROUPS_FILE = "amt_groups.json"
 SEARCH_QUALITY_FILE = "search_quality.json"
 MODEL_FILE = "model.pt"
 RESULTS_FILE = "results.json"
+THRESHOLDS_FILE = "thresholds.json"
+PREPROCESSING_FILE = "preprocessing.json"
+SAMPLES_DIR = "samples"
 SUMMARY_FILE = "summary.md"
 CONTROL_DIR = "random-control"
 REPORT_FILE = "report.html"
@@ -242,6 +248,21 @@ class RunDirectory:
     @property
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
+
+    @property
+    def thresholds_path(self) -> Path:
+        """Per-attribute thresholds calibrated on the validation split when the model was trained."""
+        return self.path / THRESHOLDS_FILE
+
+    @property
+    def preprocessing_path(self) -> Path:
+        """The pixel pipeline (resolution, resize mode, normalisation) the model was trained with."""
+        return self.path / PREPROCESSING_FILE
+
+    @property
+    def samples_dir(self) -> Path:
+        """Where `galm demo` leaves a few test images (and their table) to try `galm predict` on."""
+        return self.path / SAMPLES_DIR
 
     @property
     def summary_path(self) -> Path:

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 
 from galm.config.schema import ExecutionConfig, SpaceConfig, TrainConfig
 from galm.data.domain import AttributeDomain
 from galm.data.info import unlearnable_attributes
+from galm.engine.batches import PIXEL_CENTER, PIXEL_SCALE
 from galm.nn.network import FixedNetwork
 from galm.runs.atomic import write_json
 from galm.runs.directory import RunDirectory
 from galm.runs.metrics import MetricsLogger, rewrite_metrics
 from galm.runs.model_file import load_model, save_model
+from galm.runs.preprocessing import PixelPipeline, write_pipeline
+from galm.runs.thresholds import write_thresholds
 from galm.space.search_space import Architecture
+from galm.training.calibration import calibrate_thresholds
 from galm.training.evaluate import AucReport
-from galm.training.train import evaluate_network, train_network
+from galm.training.train import evaluate_network, predict, train_network
+
+# Prepared caches record their resize mode; synthetic domains are drawn square, as a centre crop keeps them.
+DEFAULT_RESIZE = "center_crop"
+CALIBRATION_SPLIT = "val"
 
 
 def train_and_evaluate(
@@ -38,9 +47,12 @@ def train_and_evaluate(
         torch.manual_seed(seed)
         net = FixedNetwork(ordered, space)
     fixed = net
-    return train_and_record(
-        run, domain, net, config, seed, device, extra_results, execution, excluded,
-        save=lambda: save_model(run.model_path, fixed.cpu(), domain.attribute_names))
+
+    def save() -> None:
+        record_inference_files(run, fixed, domain, space, config.eval_batch_size, device, config.splits)
+        save_model(run.model_path, fixed.cpu(), domain.attribute_names)
+
+    return train_and_record(run, domain, net, config, seed, device, extra_results, execution, excluded, save=save)
 
 
 def train_and_record(
@@ -78,6 +90,33 @@ def train_and_record(
     }
     write_json(run.results_path, results)
     return report
+
+
+def record_inference_files(
+    run: RunDirectory, net: FixedNetwork, domain: AttributeDomain, space: SpaceConfig, batch_size: int,
+    device: torch.device, trained_on: tuple[str, ...],
+) -> None:
+    """What applying the network needs besides its weights: ``preprocessing.json`` (the pixel
+    pipeline of training) and ``thresholds.json`` (per-attribute thresholds on the val split)."""
+    write_pipeline(run.preprocessing_path, pixel_pipeline(domain, space))
+    if domain.split(CALIBRATION_SPLIT).size:
+        scores = predict(net, domain, CALIBRATION_SPLIT, batch_size, device)
+        labels = domain.labels[domain.split(CALIBRATION_SPLIT)]
+    else:
+        scores = labels = np.zeros((0, domain.n_attributes), dtype=np.float32)
+    record = calibrate_thresholds(scores, labels, domain.attribute_names, CALIBRATION_SPLIT)
+    record["trained_on"] = list(trained_on)
+    if CALIBRATION_SPLIT in trained_on:
+        record["note"] = (f"the network was trained on {CALIBRATION_SPLIT} as well, so these thresholds fit "
+                          "training data (the test split would be fairer but is kept for the score)")
+    write_thresholds(run.thresholds_path, record)
+
+
+def pixel_pipeline(domain: AttributeDomain, space: SpaceConfig) -> PixelPipeline:
+    """The pipeline that made the domain's pixels and normalises them for the network."""
+    prepared = domain.metadata.get("prepare") if isinstance(domain.metadata, dict) else None
+    resize = prepared.get("resize", DEFAULT_RESIZE) if isinstance(prepared, dict) else DEFAULT_RESIZE
+    return PixelPipeline(space.resolution, str(resize), (PIXEL_CENTER,) * 3, (PIXEL_SCALE,) * 3)
 
 
 def evaluate_run(run: RunDirectory, domain: AttributeDomain, split: str, device: torch.device) -> AucReport:

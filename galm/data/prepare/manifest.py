@@ -26,7 +26,9 @@ from galm.data.prepare.formats import reader_version
 from galm.data.raw import RawDomain
 
 # Bump when decoding/cropping/resizing changes what a cache holds (caches then rebuild).
-PREPARE_VERSION = 1
+# 2: 16-bit greyscale is scaled to 8 bits (was clipped to white); images over PIL.Image.MAX_IMAGE_PIXELS
+# to decode are refused.
+PREPARE_VERSION = 2
 # 2: the manifest records every cache file's size and checksum ('files'), and source paths absolute.
 MANIFEST_VERSION = 2
 MANIFEST_FILE = "manifest.json"
