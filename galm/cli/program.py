@@ -16,9 +16,12 @@ from galm import __version__
 from galm.cli import data, demo, report, search, train
 from galm.config.presets import preset_overrides
 from galm.config.typed import ConfigError
+from galm.engine.distributed import leave, torchrun_world_size
 from galm.runs.lock import DirectoryLocked
 
 MODULES = (train, search, demo, data, report)
+# The commands that run one job over the processes of torchrun (data-parallel); the others refuse.
+DATA_PARALLEL_COMMANDS = ("search", "transfer", "retrain", "train")
 
 # Every error galm raises for bad input: configuration (ConfigError), data and damaged files
 # (ValueError: DatasetFormatError, UnsafeOrDamagedFile), missing or clashing paths (OSError:
@@ -58,6 +61,9 @@ def one_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if torchrun_world_size() > 1 and args.command not in DATA_PARALLEL_COMMANDS:
+            raise ValueError(f"galm {args.command} runs in one process; under torchrun only "
+                             f"{', '.join(DATA_PARALLEL_COMMANDS)} run (data-parallel)")
         if getattr(args, "preset", None):
             args.overrides = [*preset_overrides(args.preset), *args.overrides]
         return commands()[args.command](args)
@@ -75,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         return 1
+    finally:
+        leave()  # this process's part of a torchrun job, if any
 
 
 if __name__ == "__main__":
