@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"galm {__version__}")
     parser.add_argument("--debug", action="store_true",
-                        help="print the Python traceback of an error (give it before the command)")
+                        help="print the Python traceback of an error; under torchrun also check at every step "
+                        "that all ranks hold the same architectures and weights (give it before the command)")
     commands = parser.add_subparsers(dest="command", required=True)
     for module in MODULES:
         module.register(commands)
