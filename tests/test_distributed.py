@@ -6,7 +6,8 @@
 * ``torchrun --nproc_per_node=2 -m galm search`` ends with the architectures and rewards of the
   1-process search with the same global batch (tolerance below);
 * a 2-process search killed with SIGKILL resumes with ``galm search --resume`` under torchrun to
-  exactly the uninterrupted 2-process result.
+  exactly the uninterrupted 2-process result, and so does a job whose rank torchrun restarts
+  (``--max-restarts``).
 """
 
 from __future__ import annotations
@@ -183,6 +184,38 @@ def test_killed_two_process_search_resumes(two_process_search: Path, tmp_path: P
                 if json.loads(line)["phase"] == "shared"]
     assert episodes == [1, 2, 3, 4]
     assert len(json.loads((out / "run.json").read_text())["resumes"]) == 1
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds torchrun's worker processes in /proc (Linux)")
+def test_restarted_two_process_search_continues(two_process_search: Path, tmp_path: Path) -> None:
+    """torchrun --max-restarts: one rank killed after the first checkpoint, the restarted job continues --out."""
+    out = tmp_path / "run"
+    argv = galm_search(out, processes=2)
+    argv.insert(argv.index("torch.distributed.run") + 1, "--max-restarts=1")
+    with open(tmp_path / "restart.log", "wb") as handle:
+        job = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, env=environment(), cwd=tmp_path)
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoints" / "search.pt").is_file() and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        workers = _children(job.pid)
+        assert len(workers) == 2 and not (out / "architectures.json").exists(), (tmp_path / "restart.log").read_text()
+        os.kill(max(workers), signal.SIGKILL)  # one rank dies; torchrun restarts both
+        assert job.wait(timeout=300) == 0, (tmp_path / "restart.log").read_text(errors="replace")[-3000:]
+    assert outcome(out) == outcome(two_process_search)
+    assert len(json.loads((out / "run.json").read_text())["resumes"]) == 1
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of the live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split() if entry.name.isdigit() else []
+        except (OSError, IndexError):
+            continue
+        if fields and fields[0] != "Z" and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
 
 
 def _group_alive(pgid: int) -> bool:

@@ -219,7 +219,12 @@ def join(device: torch.device, checks: bool = False) -> tuple[DataParallel, torc
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT,
+        store, rank, world_size = next(dist.rendezvous("env://", timeout=COLLECTIVE_TIMEOUT))
+        # A job torchrun restarted (--max-restarts) meets in the same store as the failed attempt:
+        # its own key prefix keeps the new processes from reading the dead ones' addresses.
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group(backend, store=dist.PrefixStore(f"galm/attempt{attempt}/", store), rank=rank,
+                                world_size=world_size, timeout=COLLECTIVE_TIMEOUT,
                                 device_id=device if device.type == "cuda" else None)
         _current = DataParallel(dist.get_rank(), dist.get_world_size(), checks)
     return _current, device
