@@ -215,7 +215,12 @@ def join(device: torch.device, checks: bool = False) -> tuple[DataParallel, torc
     if torchrun_world_size() <= 1:
         return _current, device
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(f"device: torchrun started local rank {local_rank}, but this node has "
+                             f"{torch.cuda.device_count()} CUDA device(s): one process per GPU "
+                             "(--nproc_per_node at most the GPU count), or device=cpu")
+        device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
