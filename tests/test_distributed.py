@@ -128,7 +128,7 @@ def test_sharded_steps_equal_one_process(tmp_path: Path) -> None:
     log = tmp_path / "steps.log"
     run(torchrun(str(ROOT / "tests" / "torchrun_steps.py")), log)
     result = json.loads(next(line for line in log.read_text().splitlines() if line.startswith("RESULT "))[7:])
-    for case in ("accuracy", "auc_batch_bn"):
+    for case in ("accuracy", "auc_batch_bn", "uneven_float64"):
         found = result[case]
         assert found["loss"] < 1e-5 and found["weights"] < 1e-5, (case, found)
         assert found["rewards"] == 0.0, (case, found)  # scores gathered, the reward of the whole minibatch

@@ -81,8 +81,9 @@ class DataParallel:
             self._sharding = previous
 
     def moments(self, x: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, int] | None:
-        """Mean and biased variance (float32) of `x` over `dims` of the global minibatch, and the
-        number of values per statistic; None outside a sharded step (the layer then uses its own batch).
+        """Mean and biased variance (float32; float64 for float64 `x`) of `x` over `dims` of the
+        global minibatch, and the number of values per statistic; None outside a sharded step (the
+        layer then uses its own batch).
 
         Two all-reduces, as a two-pass variance: the sums (and counts) for the mean, then the sums of
         squared deviations from it (E[x^2] - mean^2 would lose digits to cancellation). They carry
@@ -90,9 +91,9 @@ class DataParallel:
         whole batch."""
         if not self._sharding:
             return None
-        values = x.float()
+        values = x if x.dtype == torch.float64 else x.float()
         shape = [s for d, s in enumerate(x.shape) if d not in dims]
-        count = torch.tensor([float(np.prod([x.shape[d] for d in dims]))], device=x.device)
+        count = torch.tensor([float(np.prod([x.shape[d] for d in dims]))], dtype=values.dtype, device=x.device)
         sums = _sum_over_ranks(torch.cat([values.sum(dims).flatten(), count]))
         n = float(sums[-1].detach())
         mean = (sums[:-1] / n).reshape(shape)
