@@ -65,9 +65,9 @@ def test_validation_and_search_never_touch_test_classes(tmp_path):
     seen: list[np.ndarray] = []
     original = search.batch_images
 
-    def recording(batch, augment):
+    def recording(batch, augment, rows=None):
         seen.append(np.asarray(batch))
-        return original(batch, augment)
+        return original(batch, augment, rows)
 
     search.batch_images = recording
     run_search(search)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import socket
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
 
+import torch
+
 from galm.config import GalmConfig, read_config
 from galm.config.presets import PRESETS
 from galm.config.typed import to_mapping
+from galm.engine import distributed
+from galm.engine.device import resolve_device
 from galm.engine.threads import configure_threads
 from galm.engine.seeding import seed_everything
 from galm.runs.directory import RunDirectory
@@ -95,6 +102,54 @@ def run_path(out: Path | None, command: str) -> Path:
 @contextlib.contextmanager
 def new_run(out: Path | None, command: str, config: GalmConfig) -> Iterator[RunDirectory]:
     """A new run directory for the block (an existing non-empty one is refused); removed again when
-    the block fails before the run holds any result. Check everything that can be checked first."""
-    with RunDirectory.begin(run_path(out, command), to_mapping(config)) as run:
+    the block fails before the run holds any result. Check everything that can be checked first.
+    Under torchrun rank 0 creates and locks it (at the path it chose) and the others see it."""
+    parallel = distributed.current()
+    path = Path(parallel.broadcast_text(str(run_path(out, command))))
+    if not parallel.is_main:
+        parallel.barrier()
+        yield shared_run(path)
+        return
+    with RunDirectory.begin(path, to_mapping(config)) as run:
+        parallel.barrier()
         yield run
+
+
+def writing_run(path: Path, debug: bool = False) -> contextlib.AbstractContextManager[RunDirectory]:
+    """An existing run directory, locked against other writers while the block writes it. Under
+    torchrun the job is joined first (on the run's device, see :func:`job_device`), and only rank 0
+    takes the lock (and writes); the other ranks only read the run."""
+    job_device(RunDirectory.open(path).config(), debug)
+    if distributed.current().is_main:
+        return RunDirectory.open(path).writing()
+    return contextlib.nullcontext(shared_run(path))
+
+
+def shared_run(path: Path) -> RunDirectory:
+    """Rank 0's run directory as another rank of a torchrun job sees it (to read its checkpoint)."""
+    try:
+        return RunDirectory.open(path)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(
+            f"{error}; under torchrun the run directory rank 0 writes must be on storage every node sees "
+            f"(a shared file system), and rank {distributed.current().rank} on {socket.gethostname()} "
+            "does not see it") from error
+
+
+def job_device(config: GalmConfig, debug: bool = False) -> torch.device:
+    """The device of this process's job from ``config.device``. Under torchrun (more than one
+    process) it joins the job: gloo on CPUs, NCCL on GPUs with ``cuda`` meaning this rank's
+    ``cuda:LOCAL_RANK``; ``debug`` (``galm --debug``) checks every step that the ranks agree. Only
+    rank 0 prints to stdout (the other ranks' output is dropped; errors still reach stderr)."""
+    parallel, device = distributed.join(resolve_device(config.device), checks=debug)
+    if not parallel.is_main and sys.stdout is sys.__stdout__:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the rest of the process
+    return device
+
+
+def restarted_run(out: Path | None) -> Path | None:
+    """`--out` when torchrun restarted this job (``--max-restarts``) after the run was created: the
+    restarted job continues it from its checkpoint instead of refusing the existing directory."""
+    if out is None or not distributed.restarted_by_torchrun():
+        return None
+    return out if RunDirectory(out).config_path.is_file() else None

@@ -17,9 +17,12 @@ from galm import __version__
 from galm.cli import data, demo, predict, report, search, train
 from galm.config.presets import preset_overrides
 from galm.config.typed import ConfigError
+from galm.engine.distributed import leave, torchrun_world_size
 from galm.runs.lock import DirectoryLocked
 
 MODULES = (train, search, demo, data, report, predict)
+# The commands that run one job over the processes of torchrun (data-parallel); the others refuse.
+DATA_PARALLEL_COMMANDS = ("search", "transfer", "retrain", "train")
 
 # Every error galm raises for bad input: configuration (ConfigError), data and damaged files
 # (ValueError: DatasetFormatError, UnsafeOrDamagedFile), missing or clashing paths (OSError:
@@ -35,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"galm {__version__}")
     parser.add_argument("--debug", action="store_true",
-                        help="print the Python traceback of an error (give it before the command)")
+                        help="print the Python traceback of an error; under torchrun also check at every step "
+                        "that all ranks hold the same architectures and weights (give it before the command)")
     commands = parser.add_subparsers(dest="command", required=True)
     for module in MODULES:
         module.register(commands)
@@ -59,6 +63,9 @@ def one_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if torchrun_world_size() > 1 and args.command not in DATA_PARALLEL_COMMANDS:
+            raise ValueError(f"galm {args.command} runs in one process; under torchrun only "
+                             f"{', '.join(DATA_PARALLEL_COMMANDS)} run (data-parallel)")
         if getattr(args, "preset", None):
             args.overrides = [*preset_overrides(args.preset), *args.overrides]
         return commands()[args.command](args)
@@ -76,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         return 1
+    finally:
+        leave()  # this process's part of a torchrun job, if any
 
 
 if __name__ == "__main__":

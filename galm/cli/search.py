@@ -11,22 +11,29 @@ import torch
 
 from galm.cli.arguments import (
     add_config_arguments,
+    job_device,
     load_config,
     new_run,
     non_negative_int,
     prepare_process,
+    restarted_run,
     run_path,
+    writing_run,
 )
 from galm.cli.printing import print_heads, print_nearest, print_report
 from galm.config import GalmConfig, config_from_mapping
-from galm.config.typed import ConfigError, to_mapping
+from galm.config.typed import ConfigError, changed_keys, to_mapping
 from galm.data.domain import AttributeDomain
 from galm.data.sources import config_domain, domain_overrides
-from galm.engine.device import resolve_device
+from galm.engine import distributed
 from galm.experiments.spec import read_scenarios
 from galm.runs.directory import RunDirectory
 from galm.search.jobs import derive_run, retrain_run, search_run, transfer_run
-from galm.search.transfer import CONTROLLER_SHAPE_KEYS, check_transfer_config, read_transfer_record
+from galm.search.transfer import (
+    CONTROLLER_SHAPE_KEYS,
+    check_transfer_config,
+    read_transfer_record,
+)
 
 
 def register(commands: Any) -> None:
@@ -82,7 +89,7 @@ def _resume_recorder(run: RunDirectory, config: GalmConfig) -> Callable[[str, in
     """An on_step callback that appends the resume to run.json at the first step; call it once
     more after the job (a finished search takes no step). A resume that fails while loading its
     checkpoint therefore leaves run.json as it was."""
-    recorded = False
+    recorded = not distributed.current().is_main  # under torchrun rank 0 alone writes run.json
 
     def record(phase: str = "", step: int = 0) -> None:
         nonlocal recorded
@@ -109,28 +116,31 @@ def _check_against_checkpoint(run: RunDirectory, command: str, warn: bool) -> No
             f"({run.run_info_path}); the checkpoint's weights fix space.* and the controller's sizes: restore "
             "config.yaml or start a new run"
         )
-    if warn:
+    if warn and distributed.current().is_main:
         print(f"galm {command}: warning: {run.config_path} differs from the settings the checkpoint was made with "
               f"({run.run_info_path}): {words}; continuing with config.yaml", file=sys.stderr)
 
 
-def _open_resumed(run: RunDirectory, command: str, warn: bool = False) -> tuple[
+def _open_resumed(run: RunDirectory, command: str, warn: bool = False, debug: bool = False) -> tuple[
         GalmConfig, torch.device, AttributeDomain]:
     """The checked configuration, device and domain of a run to continue (nothing is written)."""
     config = run.config()
     _check_against_checkpoint(run, command, warn)
-    device = resolve_device(config.device)
+    device = job_device(config, debug)
     prepare_process(config)
     return config, device, config_domain(config)
 
 
 def command_search(args: argparse.Namespace) -> int:
-    if args.resume is not None:
-        if args.config is not None or args.overrides or args.out is not None:
+    restarted = restarted_run(args.out) if args.resume is None else None
+    if restarted is not None:
+        _check_restart(restarted, load_config(args))
+    if args.resume is not None or restarted is not None:
+        if args.resume is not None and (args.config is not None or args.overrides or args.out is not None):
             raise ValueError("--resume continues a run with its own config.yaml; --config, --set and --out "
                              "are not allowed")
-        with RunDirectory.open(args.resume).writing() as run:
-            config, device, domain = _open_resumed(run, args.command, warn=True)
+        with writing_run(args.resume or restarted, args.debug) as run:
+            config, device, domain = _open_resumed(run, args.command, warn=True, debug=args.debug)
             print(f"galm search: run directory {run.path} on {device}")
             record = _resume_recorder(run, config)
             heads = search_run(run, config, domain, device, resume=True, on_step=record)
@@ -138,7 +148,7 @@ def command_search(args: argparse.Namespace) -> int:
             _print_search(run, heads, domain, device, args.retrain)
         return 0
     config = load_config(args)
-    device = resolve_device(config.device)
+    device = job_device(config, args.debug)
     domain = config_domain(config)  # fails on bad data before the run directory exists
     with new_run(args.out, args.command, config) as run:
         print(f"galm search: run directory {run.path} on {device}")
@@ -147,9 +157,17 @@ def command_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_restart(run_dir: Path, config: GalmConfig) -> None:
+    """A restarted job's command line must still describe the run it continues."""
+    if changed_keys(RunDirectory.open(run_dir).config_mapping(), to_mapping(config)):
+        raise ConfigError(f"torchrun restarted this job, but {run_dir / 'config.yaml'} holds other settings than "
+                          "this command line gives; resume it with `galm search --resume` or choose a new --out")
+
+
 def _print_search(run: RunDirectory, heads, domain: AttributeDomain, device: torch.device, retrain: bool) -> None:
-    print_heads(heads)
-    print(f"architectures: {run.architectures_path}")
+    if distributed.current().is_main:  # the other ranks of a torchrun job derived nothing
+        print_heads(heads)
+        print(f"architectures: {run.architectures_path}")
     if retrain:
         _retrain_and_print(run, domain, device, "Searched network, retrained on train+val")
 
@@ -167,11 +185,11 @@ def finished_search(path: Path) -> tuple[RunDirectory, GalmConfig]:
 
 
 def _transfer_once(source_dir: Path, target: str, overrides: list[str], config_file: Path | None,
-                   out: Path | None, retrain: bool) -> None:
+                   out: Path | None, retrain: bool, debug: bool = False) -> None:
     source, source_config = finished_search(source_dir)
     config = config_from_mapping(source.config_mapping(), config_file, [*overrides, *domain_overrides(target)])
     check_transfer_config(source, source_config, config)
-    device = resolve_device(config.device)
+    device = job_device(config, debug)
     prepare_process(config)
     domain = config_domain(config)  # fails on bad data before the run directory exists
     with new_run(out, "transfer", config) as run:
@@ -181,19 +199,22 @@ def _transfer_once(source_dir: Path, target: str, overrides: list[str], config_f
 
 
 def _print_transfer(run, heads, nearest, domain: AttributeDomain, device: torch.device, retrain: bool) -> None:
-    print_heads(heads)
-    print_nearest(nearest)
-    print(f"architectures: {run.architectures_path}")
+    if distributed.current().is_main:  # the other ranks of a torchrun job derived nothing
+        print_heads(heads)
+        print_nearest(nearest)
+        print(f"architectures: {run.architectures_path}")
     if retrain:
         _retrain_and_print(run, domain, device, "Transferred network, retrained on train+val")
 
 
 def command_transfer(args: argparse.Namespace) -> int:
-    if args.resume is not None:
-        if args.config is not None or args.overrides or args.source or args.target:
+    # torchrun restarted the job (--max-restarts) after it created --out: continue that run.
+    restarted = restarted_run(args.out) if args.resume is None and args.scenarios is None else None
+    if args.resume is not None or restarted is not None:
+        if args.resume is not None and (args.config is not None or args.overrides or args.source or args.target):
             raise ValueError("--resume continues a run with its own settings; give no other options")
-        with RunDirectory.open(args.resume).writing() as run:
-            config, device, domain = _open_resumed(run, args.command, warn=True)
+        with writing_run(args.resume or restarted, args.debug) as run:
+            config, device, domain = _open_resumed(run, args.command, warn=True, debug=args.debug)
             source, _ = finished_search(Path(read_transfer_record(run)["source_run"]))
             record = _resume_recorder(run, config)
             heads, nearest = transfer_run(run, source, config, domain, device, resume=True, on_step=record)
@@ -206,11 +227,11 @@ def command_transfer(args: argparse.Namespace) -> int:
         for scenario in scenarios:
             print(f"\n=== scenario {scenario.name} ===")
             _transfer_once(Path(scenario.source), scenario.target, [*scenario.overrides, *args.overrides],
-                           args.config, root / scenario.name, args.retrain)
+                           args.config, root / scenario.name, args.retrain, args.debug)
         return 0
     if args.source is None or args.target is None:
         raise ValueError("galm transfer needs --source RUN_DIR and --target DOMAIN (or --scenarios / --resume)")
-    _transfer_once(args.source, args.target, args.overrides, args.config, args.out, args.retrain)
+    _transfer_once(args.source, args.target, args.overrides, args.config, args.out, args.retrain, args.debug)
     return 0
 
 
@@ -224,8 +245,8 @@ def command_derive(args: argparse.Namespace) -> int:
 
 
 def command_retrain(args: argparse.Namespace) -> int:
-    with RunDirectory.open(args.run).writing() as run:
-        config, device, domain = _open_resumed(run, args.command)
+    with writing_run(args.run, args.debug) as run:
+        config, device, domain = _open_resumed(run, args.command, debug=args.debug)
         _retrain_and_print(run, domain, device, "Searched network, retrained")
     print(f"results: {run.results_path}")
     return 0

@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from galm.cli.arguments import add_config_arguments, load_config, new_run
+from galm.cli.arguments import add_config_arguments, job_device, load_config, new_run
 from galm.cli.printing import print_report
 from galm.config.schema import SPLITS
 from galm.data.info import unlearnable_attributes
 from galm.data.sources import config_domain
+from galm.engine import distributed
 from galm.engine.device import resolve_device
 from galm.runs.architectures import architectures_record, resolve_architectures
 from galm.runs.atomic import write_json
@@ -40,11 +41,12 @@ def register(commands: Any) -> None:
 
 def command_train(args: argparse.Namespace) -> int:
     config = load_config(args)
-    device = resolve_device(config.device)
+    device = job_device(config, args.debug)
     domain = config_domain(config)
     archs = resolve_architectures(args.arch, domain.attribute_names, SearchSpace(config.space), config.seed)
     with new_run(args.out, args.command, config) as run:
-        write_json(run.architectures_path, architectures_record(archs))
+        if distributed.current().is_main:
+            write_json(run.architectures_path, architectures_record(archs))
         print(f"galm train: domain {domain.name} ({domain.n_images} images, {domain.n_attributes} attributes) "
               f"on {device}; run directory {run.path}")
         report = train_and_evaluate(

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from galm.config.schema import INPUT_CACHES, InputCache
-from galm.engine.augment import Augmentation
+from galm.engine.augment import Augmentation, shift_and_flip
 from galm.engine.batches import images_to_tensor
 
 # 'auto' caches on an accelerator when the domain takes at most this share of its free memory.
@@ -64,12 +64,23 @@ class DomainInputs:
         return torch.as_tensor(np.ascontiguousarray(self._images[batch])).to(self.device, non_blocking=True)
 
     def images(
-        self, batch: np.ndarray, augmentation: Augmentation | None = None, generator: torch.Generator | None = None
+        self, batch: np.ndarray, augmentation: Augmentation | None = None, generator: torch.Generator | None = None,
+        rows: slice | None = None,
     ) -> torch.Tensor:
-        """(B, 3, H, W) float32 network input, augmented when an augmentation and generator are given."""
-        pixels = self.raw(batch)
-        if augmentation is not None and generator is not None:
-            pixels = augmentation.apply(pixels, generator)
+        """(B, 3, H, W) float32 network input, augmented when an augmentation and generator are given.
+
+        `rows`: only these positions of the batch (one process's shard of a data-parallel
+        minibatch); the augmentation is still drawn for the whole batch, so every image is
+        augmented as it would be in one process."""
+        if rows is None:
+            pixels = self.raw(batch)
+            if augmentation is not None and generator is not None:
+                pixels = augmentation.apply(pixels, generator)
+            return images_to_tensor(pixels, self.device)
+        pixels = self.raw(batch[rows])
+        if augmentation is not None and generator is not None and augmentation.active:
+            flips, shifts = augmentation.draw(len(batch), generator)
+            pixels = shift_and_flip(pixels, flips[rows], shifts[rows])
         return images_to_tensor(pixels, self.device)
 
     def labels(self, batch: np.ndarray, columns: torch.Tensor | None = None) -> torch.Tensor:

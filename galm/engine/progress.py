@@ -7,6 +7,7 @@ wants a readable line every ~10% of the work or every few seconds instead.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from typing import Any, Callable, Iterable, Iterator, TextIO
@@ -162,7 +163,10 @@ def progress(
     stream: TextIO | None = None,
     interval_s: float = 30.0,
 ) -> tqdm | PlainProgress:
-    """A progress reporter on ``stream`` (default stderr): tqdm on a terminal, else plain lines."""
+    """A progress reporter on ``stream`` (default stderr): tqdm on a terminal, else plain lines;
+    a silent one on the ranks other than 0 of a torchrun job (rank 0 reports for the job)."""
+    if os.environ.get("RANK", "0") != "0":  # torchrun names each process's rank; no torch import here
+        return tqdm(iterable, total=total, desc=desc, unit=unit, disable=True)
     stream = stream if stream is not None else sys.stderr
     if _is_terminal(stream):
         return tqdm(iterable, total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=True)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from galm.config.schema import HeadMode, SpaceConfig
+from galm.nn.batch_norm import SharedStatistics, normalise_one, unbiased
 from galm.nn.trunk import Trunk, TrunkFeatures, pool_to
 from galm.space.search_space import (
     CONV4_SKIP_SOURCES,
@@ -44,7 +45,7 @@ def _conv_init(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
     return torch.empty(shape).uniform_(-bound, bound)
 
 
-class _HeadBatchNorm(nn.Module):
+class _HeadBatchNorm(SharedStatistics, nn.Module):
     """BatchNorm parameters and running statistics for one layer of every attribute's head."""
 
     def __init__(self, n_attributes: int, channels: int, momentum: float, eps: float = 1e-5) -> None:
@@ -61,15 +62,18 @@ class _HeadBatchNorm(nn.Module):
     def forward_batched(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Normalise x of shape (B, g, C, H, W), one attribute per g, updating their statistics."""
         if self.training or self.batch_statistics:
-            mean = x.mean(dim=(0, 3, 4))
-            var = x.var(dim=(0, 3, 4), unbiased=False)
+            shared = self.moments(x, (0, 3, 4)) if self.moments is not None else None
+            if shared is None:
+                mean = x.mean(dim=(0, 3, 4))
+                var = x.var(dim=(0, 3, 4), unbiased=False)
+                n = x.shape[0] * x.shape[3] * x.shape[4]
+            else:  # rounded to x's precision, as x.mean and x.var above give them
+                mean, var, n = shared[0].to(x.dtype), shared[1].to(x.dtype), shared[2]
         if self.training:
             with torch.no_grad():
-                n = x.shape[0] * x.shape[3] * x.shape[4]
-                unbiased = var * (n / max(n - 1, 1))
                 m = self.momentum
                 self.running_mean.index_copy_(0, ids, (1 - m) * self.running_mean[ids] + m * mean)
-                self.running_var.index_copy_(0, ids, (1 - m) * self.running_var[ids] + m * unbiased)
+                self.running_var.index_copy_(0, ids, (1 - m) * self.running_var[ids] + m * unbiased(var, n))
         elif not self.batch_statistics:
             mean, var = self.running_mean[ids], self.running_var[ids]
         scale = self.weight[ids] * torch.rsqrt(var + self.eps)
@@ -79,6 +83,15 @@ class _HeadBatchNorm(nn.Module):
     def forward_one(self, x: torch.Tensor, attribute: int) -> torch.Tensor:
         """Normalise x of shape (B, C, H, W) for one attribute with PyTorch's own batch_norm."""
         frozen_batch = self.batch_statistics and not self.training
+        shared = self.moments(x, (0, 2, 3)) if self.moments is not None and (self.training or frozen_batch) else None
+        if shared is not None:
+            mean, var, n = shared
+            if self.training:
+                with torch.no_grad():
+                    m = self.momentum
+                    self.running_mean[attribute].mul_(1 - m).add_(m * mean.detach())
+                    self.running_var[attribute].mul_(1 - m).add_(m * unbiased(var.detach(), n))
+            return normalise_one(x, mean, var, self.weight[attribute], self.bias[attribute], self.eps).to(x.dtype)
         return F.batch_norm(
             x,
             None if frozen_batch else self.running_mean[attribute],

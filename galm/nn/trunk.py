@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from galm.config.schema import SpaceConfig
+from galm.nn.batch_norm import BatchNorm2d
 
 
 class ConvBlock(nn.Module):
@@ -17,7 +18,7 @@ class ConvBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
-        self.bn = nn.BatchNorm2d(out_channels)
+        self.bn = BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(F.max_pool2d(F.relu(self.conv(x)), 2))

@@ -3,6 +3,7 @@ experiment grid call them. Each takes the domain its command opened once."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Sequence
 
 import torch
@@ -69,17 +70,22 @@ def continue_search(
 ) -> list[DerivedHead]:
     """Resume from the run's checkpoint if asked, run the remaining episodes, derive, record."""
     checkpoint = run.search_checkpoint_path
+    main = search.parallel.is_main  # under torchrun every rank searches, rank 0 alone writes
     if resume and checkpoint.is_file():
         search.load_checkpoint(checkpoint)
         done = search.episode
         # What an interrupted episode logged after the last checkpoint is redone, so drop it.
-        rewrite_metrics(run.metrics_path, lambda r: r.get("phase") not in SEARCH_PHASES or r["step"] <= done)
-    elif resume:
+        if main:
+            rewrite_metrics(run.metrics_path, lambda r: r.get("phase") not in SEARCH_PHASES or r["step"] <= done)
+    elif resume and main:
         rewrite_metrics(run.metrics_path, lambda r: r.get("phase") not in SEARCH_PHASES)
-    with MetricsLogger(run) as logger:
-        run_search(search, logger, checkpoint, on_step)
-    heads = derive(search, train=run.config().train)
-    write_derived(run, heads, search, sources)
+    with MetricsLogger(run) if main else contextlib.nullcontext() as logger:
+        run_search(search, logger, checkpoint if main else None, on_step)
+    heads = []
+    if main:
+        heads = derive(search, train=run.config().train)
+        write_derived(run, heads, search, sources)
+    search.parallel.barrier()  # the other ranks may read architectures.json next (--retrain)
     return heads
 
 
@@ -124,16 +130,18 @@ def transfer_run(
             source_domain = config_domain(source_config)
         nearest = start_transfer(search, config.transfer, source_domain)
         source_names = search.attribute_names[: len(search.frozen)]
-        write_json(run.transfer_path, {
-            "source_run": str(source.path.resolve()),
-            "source_domain": "+".join(dict.fromkeys(sources)),
-            "source_attributes": source_names,
-            "source_domain_of_attribute": sources,
-            "target_domain": search.domain.name,
-            "init": config.transfer.init,
-            "nearest": {n.attribute: n.to_json() for n in nearest},
-        })
-        search.save_checkpoint(run.search_checkpoint_path)  # a resume continues after the initialisation
+        if search.parallel.is_main:
+            write_json(run.transfer_path, {
+                "source_run": str(source.path.resolve()),
+                "source_domain": "+".join(dict.fromkeys(sources)),
+                "source_attributes": source_names,
+                "source_domain_of_attribute": sources,
+                "target_domain": search.domain.name,
+                "init": config.transfer.init,
+                "nearest": {n.attribute: n.to_json() for n in nearest},
+            })
+            search.save_checkpoint(run.search_checkpoint_path)  # a resume continues after the initialisation
+        search.parallel.barrier()  # every rank then continues from that checkpoint
     return continue_search(run, search, resume=True, on_step=on_step, sources=sources), nearest
 
 

@@ -23,7 +23,7 @@ from galm.search.reinforce import ControllerTrainer
 from galm.search.rewards import head_rewards
 from galm.search.state import SearchState
 from galm.space import Architecture
-from galm.training.losses import masked_bce
+from galm.training.losses import known_counts, masked_bce
 
 
 class SearchInterrupted(RuntimeError):
@@ -34,24 +34,39 @@ def shared_step(state: SearchState) -> float:
     """Phase 1: one minibatch of Ω training with freshly sampled heads; returns loss per attribute."""
     ids = state.attribute_batch(state.config.attributes_per_step)
     with torch.no_grad():
-        archs = state.decode(state.controller.sample(ids, generator=state.sampling))
+        sample = state.controller.sample(ids, generator=state.sampling)
+    parallel = state.parallel
+    parallel.check_same(f"architectures sampled at shared step {state.shared_step}", [ids, sample.actions])
+    archs = state.decode(sample)
     batch = state.train_order.next()
+    labels = state.batch_labels(batch, ids)
+    rows = parallel.shard(len(batch)) if parallel.is_parallel else None
     state.supernet.train()
-    with autocast(state.precision, state.device):
-        logits = state.supernet(state.batch_images(batch, augment=True), ids, archs)
-    loss = masked_bce(logits.float(), state.batch_labels(batch, ids))
+    with parallel.sharded_step(), autocast(state.precision, state.device):
+        logits = state.supernet(state.batch_images(batch, augment=True, rows=rows), ids, archs)
+    if rows is None:
+        loss = masked_bce(logits.float(), labels)
+    else:  # this shard's part of the whole minibatch's loss
+        loss = masked_bce(logits.float(), labels[rows], known_counts(labels))
     state.shared_optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    total = parallel.sum_gradients(state.supernet.parameters(), loss)
     state.shared_optimizer.step()
     state.restore_frozen_heads()
     state.shared_step += 1
-    return float(loss.detach()) / len(ids)
+    return total / len(ids)
 
 
 def minibatch_rewards(state: SearchState, ids: torch.Tensor, archs: list[Architecture]) -> torch.Tensor:
     """Reward (m,) of each (attribute, head) on the next validation minibatch (NaN where undefined)."""
     batch = state.val_order.next()
-    logits = state.head_logits(state.batch_images(batch, augment=False), ids, archs)
+    parallel = state.parallel
+    rows = parallel.shard(len(batch)) if parallel.is_parallel else None
+    with parallel.sharded_step():
+        logits = state.head_logits(state.batch_images(batch, augment=False, rows=rows), ids, archs)
+    # Every rank scores its shard; the reward is computed on the gathered scores of the whole
+    # minibatch (an AUC of the whole batch, not a mean of per-shard AUCs), identically on every rank.
+    logits = parallel.gather_rows(logits, len(batch))
     return head_rewards(logits, state.batch_labels(batch, ids), state.config.reward)
 
 
@@ -64,6 +79,8 @@ def controller_step(
         ids = state.attribute_batch(state.config.controller_attributes_per_step)
     trainer = trainer or state.trainer
     sample = state.controller.sample(ids, generator=state.sampling)
+    state.parallel.check_same(f"architectures sampled at controller step {state.controller_step}",
+                              [ids, sample.actions])
     rewards = minibatch_rewards(state, ids, state.decode(sample))
     usable = ~torch.isnan(rewards)
     state.controller_step += 1
@@ -73,6 +90,8 @@ def controller_step(
         ids[usable], (sample.log_prob[usable], sample.entropy[usable]), rewards[usable].to(sample.log_prob)
     )
     state.record_reward(stats["reward"])
+    state.parallel.check_same(f"controller weights after controller step {state.controller_step}",
+                              trainer.parameters)
     return {**stats, "probs": sample.probs}
 
 
@@ -112,6 +131,8 @@ def run_search(
             if logger is not None:
                 for phase, values in summary.items():
                     logger.log(state.episode, phase, values)
+            state.parallel.check_same(f"shared weights after episode {state.episode}",
+                                      state.supernet.state_dict().values())
             if checkpoint_path is not None:
                 state.save_checkpoint(checkpoint_path)
 

@@ -24,11 +24,13 @@ from galm.config.schema import (
 )
 from galm.data.domain import AttributeDomain
 from galm.data.info import unlearnable_attributes
+from galm.engine import distributed
 from galm.engine.augment import Augmentation
 from galm.engine.batches import BatchOrder
 from galm.engine.inputs import DomainInputs
 from galm.engine.placement import compile_module, place_module
 from galm.engine.precision import autocast, resolve_precision
+from galm.nn.batch_norm import share_batch_statistics
 from galm.nn.controller import Controller, ControllerSample
 from galm.nn.supernet import Supernet
 from galm.runs.atomic import atomic_torch_save
@@ -96,6 +98,12 @@ class SearchState:
         labels = torch.cat([unknown, torch.as_tensor(domain.labels)], dim=1)
         self.inputs = DomainInputs(domain.images, labels, self.device, self.execution.input_cache)
         self.precision = resolve_precision(search.precision, self.device)
+        # Under torchrun: this rank's share of every minibatch, BatchNorm moments over all shards.
+        self.parallel = distributed.current()
+        if self.parallel.is_parallel:
+            share_batch_statistics(self.supernet, self.parallel.moments)
+            for order in (self.train_order, self.val_order):  # fails now, not at the first step
+                self.parallel.shard(order.batch_size)
         # Attributes the training split cannot teach are not searched (name -> reason).
         self.skipped = unlearnable_attributes(domain, search.min_positives)
         searched = [n_source + j for j, name in enumerate(domain.attribute_names) if name not in self.skipped]
@@ -134,11 +142,12 @@ class SearchState:
         """The architecture of each attribute of a controller sample."""
         return [self.space.decode(actions) for actions in sample.actions.tolist()]
 
-    def batch_images(self, batch: np.ndarray, augment: bool) -> torch.Tensor:
-        """Network input for image indices `batch`; augmented for phase-1 training only."""
+    def batch_images(self, batch: np.ndarray, augment: bool, rows: slice | None = None) -> torch.Tensor:
+        """Network input for image indices `batch` (only positions `rows`: this rank's shard);
+        augmented for phase-1 training only."""
         if augment:
-            return self.inputs.images(batch, self.augmentation, self.augment_rng)
-        return self.inputs.images(batch)
+            return self.inputs.images(batch, self.augmentation, self.augment_rng, rows)
+        return self.inputs.images(batch if rows is None else batch[rows])
 
     def batch_labels(self, batch: np.ndarray, ids: torch.Tensor) -> torch.Tensor:
         """Labels (B, m) of attributes `ids` for image indices `batch` (NaN = unknown)."""

@@ -11,6 +11,7 @@ from galm.config.schema import ExecutionConfig, SpaceConfig, TrainConfig
 from galm.data.domain import AttributeDomain
 from galm.data.info import unlearnable_attributes
 from galm.engine.batches import PIXEL_CENTER, PIXEL_SCALE
+from galm.engine import distributed
 from galm.nn.network import FixedNetwork
 from galm.runs.atomic import write_json
 from galm.runs.directory import RunDirectory
@@ -70,6 +71,9 @@ def train_and_record(
     """Train any network of the domain's attributes (images -> logits) on the configured splits,
     score it on the evaluation split and record the metrics and ``results.json`` in `run`; `save`
     (when given) writes the trained model before the results."""
+    if not distributed.current().is_main:  # under torchrun: train on this rank's shards, rank 0 records
+        train_network(net, domain, config, seed, splits=config.splits, device=device, execution=execution)
+        return evaluate_network(net, domain, config.eval_split, config.eval_batch_size, device, excluded)
     # A retraining that is run again (after a crash, or by hand) replaces the earlier one's records.
     rewrite_metrics(run.metrics_path, lambda record: record.get("phase") not in ("retrain", "evaluate"))
     with MetricsLogger(run) as log:

@@ -9,13 +9,15 @@ import torch
 
 from galm.config.schema import ExecutionConfig, TrainConfig
 from galm.data.domain import AttributeDomain
+from galm.engine import distributed
 from galm.engine.augment import Augmentation
 from galm.engine.batches import BatchOrder, images_to_tensor, sequential_batches
 from galm.engine.inputs import DomainInputs
 from galm.engine.placement import compile_module, place_module
 from galm.engine.progress import progress
+from galm.nn.batch_norm import share_batch_statistics
 from galm.training.evaluate import AucReport, attribute_aucs
-from galm.training.losses import masked_bce
+from galm.training.losses import known_counts, masked_bce
 
 
 def make_optimizer(params: Sequence[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
@@ -52,18 +54,25 @@ def train_network(
     augmentation = Augmentation(config.flip, config.crop_padding)
     augment_rng = torch.Generator().manual_seed(seed)
     inputs = DomainInputs(domain.images, domain.labels, device, execution.input_cache)
+    parallel = distributed.current()  # under torchrun: each rank trains on its shard of every batch
+    if parallel.is_parallel:
+        share_batch_statistics(net, parallel.moments)
+        parallel.shard(order.batch_size)  # fails now when the batch cannot be split
     history = []
     total = config.epochs * order.batches_per_epoch
     with progress(total=total, desc="train", unit="batch") as bar:
         for epoch in range(config.epochs):
             losses = []
             for batch in order.epoch_batches():
-                images = inputs.images(batch, augmentation, augment_rng)
-                loss = masked_bce(net(images), inputs.labels(batch))
+                if parallel.is_parallel:
+                    loss = _shard_loss(net, inputs, batch, parallel.shard(len(batch)), augmentation, augment_rng,
+                                       parallel)
+                else:
+                    loss = masked_bce(net(inputs.images(batch, augmentation, augment_rng)), inputs.labels(batch))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                losses.append(parallel.sum_gradients(net.parameters(), loss))
                 optimizer.step()
-                losses.append(loss.item())
                 bar.update(1)
             record = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
             bar.set_postfix(loss=f"{record['loss']:.3f}")
@@ -71,6 +80,18 @@ def train_network(
             if on_epoch is not None:
                 on_epoch(epoch + 1, record)
     return history
+
+
+def _shard_loss(
+    net: torch.nn.Module, inputs: DomainInputs, batch: np.ndarray, rows: slice, augmentation: Augmentation,
+    augment_rng: torch.Generator, parallel: distributed.DataParallel,
+) -> torch.Tensor:
+    """This rank's part of the loss of global minibatch `batch`: its shard `rows` through `net`, with
+    BatchNorm moments over every shard, normalised by the whole minibatch's known labels."""
+    labels = inputs.labels(batch)
+    with parallel.sharded_step():
+        logits = net(inputs.images(batch, augmentation, augment_rng, rows))
+    return masked_bce(logits, labels[rows], known_counts(labels))
 
 
 @torch.no_grad()
