@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from galm.baselines.dap import DAP
+from galm.baselines.fitting import fit_by_minibatches, known_label_bce
 from galm.baselines.features import (
     AttributeBaseline,
     ConstantAttributeWarning,
@@ -158,7 +159,6 @@ class AFS(AttributeBaseline):
         self._bank_mean = raw.mean(axis=0)
         std = raw.std(axis=0)
         self._bank_scale = np.where(std > 1e-12, std, 1.0)
-        generator = torch.Generator().manual_seed(int(seed))
         with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG is left alone
             torch.manual_seed(int(seed))
             model = _Attention(x.shape[1], 2 * len(self.source_columns_), labels.shape[1], self.attention_rank)
@@ -167,24 +167,14 @@ class AFS(AttributeBaseline):
         bank = torch.as_tensor(self._bank(x), device=self.device)
         ys = torch.as_tensor(np.nan_to_num(labels), dtype=torch.float32, device=self.device)
         known = torch.as_tensor(~np.isnan(labels), dtype=torch.float32, device=self.device)
-        optimiser = torch.optim.Adam(model.parameters(), lr=self.lr)
-        self.loss_history_ = []
-        n = xs.shape[0]
-        for _ in range(self.epochs):
-            order = torch.randperm(n, generator=generator).to(self.device)
-            total = 0.0
-            for start in range(0, n, self.batch_size):
-                batch = order[start : start + self.batch_size]
-                bce = torch.nn.functional.binary_cross_entropy_with_logits(
-                    model(xs[batch], bank[batch]), ys[batch], weight=known[batch], reduction="sum")
-                residual, attention = model.penalties()
-                loss = (bce / known[batch].sum().clamp(min=1.0) + 0.5 * self.residual_decay * residual
-                        + 0.5 * self.attention_decay * attention)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                total += float(loss.detach()) * batch.numel()
-            self.loss_history_.append(total / n)
+
+        def batch_loss(batch: torch.Tensor) -> torch.Tensor:
+            residual, attention = model.penalties()
+            return (known_label_bce(model(xs[batch], bank[batch]), ys[batch], known[batch])
+                    + 0.5 * self.residual_decay * residual + 0.5 * self.attention_decay * attention)
+
+        self.loss_history_ = fit_by_minibatches(model.parameters(), xs.shape[0], self.epochs, self.batch_size,
+                                                self.lr, seed, self.device, batch_loss)
         self.model_ = model.eval()
 
     @torch.no_grad()

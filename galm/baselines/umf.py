@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from galm.baselines.features import AttributeBaseline, constant_label_columns
+from galm.baselines.fitting import fit_by_minibatches, known_label_bce
 from galm.data.feature_set import FeatureSet
 
 __all__ = ["UMF"]
@@ -97,7 +98,6 @@ class UMF(AttributeBaseline):
             self.constant_attributes[feature_set.attribute_names[column]] = value
         self.classes_ = np.unique(feature_set.class_index[rows])
         position = np.searchsorted(self.classes_, feature_set.class_index[rows])
-        generator = torch.Generator().manual_seed(int(seed))
         with torch.random.fork_rng(devices=[]):  # seeded initial factors; the caller's RNG is left alone
             torch.manual_seed(int(seed))
             model = _Factors(x.shape[1], self.classes_.size, labels.shape[1], self.rank).to(self.device)
@@ -105,28 +105,17 @@ class UMF(AttributeBaseline):
         ys = torch.as_tensor(np.nan_to_num(labels), dtype=torch.float32, device=self.device)
         known = torch.as_tensor(~np.isnan(labels), dtype=torch.float32, device=self.device)
         cs = torch.as_tensor(position, dtype=torch.long, device=self.device)
-        optimiser = torch.optim.Adam(model.parameters(), lr=self.lr)
-        self.loss_history_ = []
-        n = xs.shape[0]
-        for _ in range(self.epochs):
-            order = torch.randperm(n, generator=generator).to(self.device)
-            total = 0.0
-            for start in range(0, n, self.batch_size):
-                batch = order[start : start + self.batch_size]
-                u = model.image(xs[batch])
-                v = model.category_factors()[cs[batch]]
-                bce = torch.nn.functional.binary_cross_entropy_with_logits(
-                    model.scores(u, v), ys[batch], weight=known[batch], reduction="sum")
-                attribute_loss = bce / known[batch].sum().clamp(min=1.0)
-                loss = attribute_loss + 0.5 * self.weight_decay * model.penalty()
-                if self.category_weight > 0 and self.classes_.size > 1:
-                    loss = loss + self.category_weight * torch.nn.functional.cross_entropy(
-                        model.class_logits(u), cs[batch])
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                total += float(loss.detach()) * batch.numel()
-            self.loss_history_.append(total / n)
+
+        def batch_loss(batch: torch.Tensor) -> torch.Tensor:
+            u = model.image(xs[batch])
+            v = model.category_factors()[cs[batch]]
+            loss = known_label_bce(model.scores(u, v), ys[batch], known[batch]) + 0.5 * self.weight_decay * model.penalty()
+            if self.category_weight > 0 and self.classes_.size > 1:
+                loss = loss + self.category_weight * torch.nn.functional.cross_entropy(model.class_logits(u), cs[batch])
+            return loss
+
+        self.loss_history_ = fit_by_minibatches(model.parameters(), xs.shape[0], self.epochs, self.batch_size,
+                                                self.lr, seed, self.device, batch_loss)
         self.model_ = model.eval()
 
     @torch.no_grad()
