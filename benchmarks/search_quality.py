@@ -10,7 +10,8 @@ Per seed, on syn1 (default) or a prepared cache (``--data DIR``):
    in one batched network, ``galm.training.candidates``) and scored on the test split; Kendall tau
    between the two, per attribute (mean) and pooled over every (attribute, head) pair; and the same
    tau for the signal ``search.derive=trained`` ranks by (validation AUC after
-   ``search.derive_epochs`` of stand-alone training on the training split);
+   ``search.derive_epochs`` of stand-alone training on the training split, or the cross-validated
+   AUC of ``search.derive_folds``);
 3. networks, each trained from scratch with the retraining budget and scored on the test classes:
    the searched heads, ``--randoms`` networks of random heads, and one fixed head for every
    attribute among smallest, largest and hand-designed.
@@ -29,7 +30,7 @@ rank heads better than training ranks itself, so this is the ceiling of ``kendal
 
     python benchmarks/search_quality.py [--data DIR] [--seeds 0 1 2] [--candidates 8] [--randoms 5]
         [--set key=value ...] [--out results.json] [--retrain-seeds 1]
-        [--ceiling]
+        [--skip-short] [--skip-ranking] [--ceiling]
 
 The last two lines are ``kendall tau: <mean>`` and ``searched minus random median: <mAUC points>``.
 """
@@ -66,7 +67,7 @@ from galm.runs.directory import RunDirectory  # noqa: E402
 from galm.search.derive import validation_rewards  # noqa: E402
 from galm.search.jobs import continue_search, build_search, retrain_run  # noqa: E402
 from galm.space import Architecture, SearchSpace  # noqa: E402
-from galm.training.candidates import train_candidates  # noqa: E402
+from galm.training.candidates import cross_validated_candidates, train_candidates  # noqa: E402
 from galm.training.fixed import train_and_evaluate  # noqa: E402
 
 FIXED = {
@@ -143,22 +144,25 @@ def seed_config(seed: int, args: argparse.Namespace) -> GalmConfig:
 
 
 def reference(config: GalmConfig, domain: AttributeDomain, searched: list[str], args: argparse.Namespace,
-              device: torch.device) -> dict:
-    """What does not depend on the search: stand-alone test AUC of the K candidates, random-head and
-    fixed networks. Cached on disk by everything it depends on."""
+              device: torch.device, ranking: bool = True) -> dict:
+    """What does not depend on the search: random-head and fixed networks and (with `ranking`) the
+    stand-alone test AUC of the K candidates. Cached on disk by everything it depends on; a part
+    missing from the cache is computed and added."""
     path = reference_path(config, args)
-    if path.is_file():
-        return json.loads(path.read_text())
-    space = SearchSpace(config.space)
-    start = time.perf_counter()
-    candidates = candidate_heads(space, len(searched), args.candidates, config.seed)
-    standalone = train_candidates(domain.subset_attributes(searched), candidates, config.space, config.retrain,
-                                  config.seed, device, splits=config.retrain.splits, score_split="test",
-                                  execution=config.execution)
-    record = {"standalone_test_auc": standalone.tolist(), **reference_networks(config, domain, args, device, 0),
-              "seconds": time.perf_counter() - start}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    missing = "random_mauc" not in record or (ranking and "standalone_test_auc" not in record)
+    if "random_mauc" not in record:
+        start = time.perf_counter()
+        record.update(reference_networks(config, domain, args, device, 0))
+        record["seconds"] = time.perf_counter() - start
+    if ranking and "standalone_test_auc" not in record:
+        candidates = candidate_heads(SearchSpace(config.space), len(searched), args.candidates, config.seed)
+        record["standalone_test_auc"] = train_candidates(
+            domain.subset_attributes(searched), candidates, config.space, config.retrain, config.seed, device,
+            splits=config.retrain.splits, score_split="test", execution=config.execution).tolist()
+    if missing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
     return record
 
 
@@ -206,6 +210,19 @@ def kendall(shared: np.ndarray, standalone: np.ndarray) -> tuple[float, float, l
     return (float(np.mean(taus)) if taus else float("nan")), pooled, taus
 
 
+def derive_signal(config: GalmConfig, domain: AttributeDomain, candidates: list[list[Architecture]], seed: int,
+                  device: torch.device) -> np.ndarray:
+    """What ``search.derive=trained`` ranks candidates by, for `candidates`: validation AUC after
+    ``search.derive_epochs`` on the training split, or cross-validated AUC with ``search.derive_folds``."""
+    short_config = replace(config.retrain, epochs=config.search.derive_epochs, splits=("train",))
+    if config.search.derive_folds >= 2:
+        return cross_validated_candidates(domain, candidates, config.space, short_config, seed + 6,
+                                          config.search.derive_folds, device, splits=config.search.retrain_splits,
+                                          execution=config.execution)
+    return train_candidates(domain, candidates, config.space, short_config, seed + 6, device,
+                            execution=config.execution)
+
+
 def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
     config = seed_config(seed, args)
     domain = config_domain(config)
@@ -219,17 +236,17 @@ def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
         space = SearchSpace(config.space)
         candidates = candidate_heads(space, len(searched), args.candidates, seed)
         shared = torch.stack([validation_rewards(state, state.active_ids(), archs) for archs in candidates]).numpy()
-        short_config = replace(config.retrain, epochs=config.search.derive_epochs, splits=("train",))
-        short = train_candidates(domain.subset_attributes(searched), candidates, config.space, short_config,
-                                 seed + 6, device, execution=config.execution)
+        short = np.full_like(shared, np.nan)
+        if not (args.skip_short or args.skip_ranking):
+            short = derive_signal(config, domain.subset_attributes(searched), candidates, seed, device)
         searched_by_seed = [retrain_run(run, domain, device).mauc]
         archs = read_architectures(run.architectures_path, domain.attribute_names)
         searched_by_seed += [fixed_network_mauc(config, domain, archs, device, r) for r in range(1, args.retrain_seeds)]
         searched_mauc = float(np.mean(searched_by_seed))
         quality = json.loads(run.search_quality_path.read_text())
-    raw = reference(config, domain, searched, args, device)
+    raw = reference(config, domain, searched, args, device, ranking=not args.skip_ranking)
     ref = {**raw, **averaged_reference(raw, config, domain, args, device)}
-    standalone = np.asarray(ref["standalone_test_auc"], dtype=float)
+    standalone = np.asarray(ref.get("standalone_test_auc", np.full_like(shared, np.nan)), dtype=float)
     tau, pooled, taus = kendall(shared, standalone)
     short_tau, short_pooled, _ = kendall(short, standalone)
     # Against the mean of two stand-alone trainings where --ceiling has trained the second one.
@@ -261,6 +278,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     parser.add_argument("--retrain-seeds", type=int, default=1,
                         help="train every compared network this many times (training seeds) and average")
+    parser.add_argument("--skip-short", action="store_true",
+                        help="skip the short-training ranking check (its tau prints as nan; saves one training "
+                             "of K heads per attribute for search.derive_epochs epochs)")
+    parser.add_argument("--skip-ranking", action="store_true",
+                        help="compare networks only: no stand-alone training of the K candidates, so every "
+                             "kendall tau prints as nan (on Clothing that training is a third of the cost)")
     parser.add_argument("--ceiling", action="store_true",
                         help="only measure how reproducibly stand-alone training ranks heads (no search)")
     args = parser.parse_args()

@@ -28,6 +28,7 @@ from galm.data.sources import config_domain, domain_overrides
 from galm.engine import distributed
 from galm.experiments.spec import read_scenarios
 from galm.runs.directory import RunDirectory
+from galm.search.derive import DERIVE_METHODS
 from galm.search.jobs import derive_run, retrain_run, search_run, transfer_run
 from galm.search.transfer import (
     CONTROLLER_SHAPE_KEYS,
@@ -70,7 +71,7 @@ def register(commands: Any) -> None:
 
     derive = commands.add_parser("derive", help="derive the final architectures again from a search checkpoint")
     derive.add_argument("run", type=Path, metavar="RUN_DIR")
-    derive.add_argument("--method", choices=("argmax", "best_of_k", "trained"),
+    derive.add_argument("--method", choices=DERIVE_METHODS,
                         help="default: the run's search.derive")
     derive.add_argument("--samples", type=non_negative_int,
                         help="k for best_of_k and trained (default: the run's search.derive_samples)")

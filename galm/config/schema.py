@@ -225,13 +225,18 @@ class SearchConfig:
     # 'auto': bf16 autocast on GPUs and on CPUs with native bf16 units, float32 elsewhere.
     precision: Precision = "auto"
     reward: RewardMetric = "accuracy"
-    # Final architecture per attribute: the policy's argmax, or the best of k samples by validation reward.
+    # Final architecture per attribute: the policy's argmax, the best of k samples by validation reward,
+    # or the best of them by short stand-alone training (trained; see below).
     derive: Literal["argmax", "best_of_k", "trained"] = "argmax"
     derive_samples: int = 8
     # derive=trained: the argmax and derive_samples sampled heads of every attribute are trained
     # stand-alone (all attributes' candidates in one batched network) for this many epochs on the
     # training split, and each attribute keeps the one with the best validation AUC.
     derive_epochs: int = 3
+    # derive=trained: 0 trains the candidates on the training split and scores them on the
+    # validation split; k >= 2 scores them by k-fold cross-validation over search.retrain_splits (whole
+    # classes per fold where the test split holds unseen classes), k-1 trainings' cost more each.
+    derive_folds: int = 0
     # Attributes with fewer known positives or negatives than this on the training split (or constant
     # there) are not searched, get the default head, and are left out of mAUC (listed as skipped).
     min_positives: int = 5
@@ -247,13 +252,15 @@ class SearchConfig:
     def __post_init__(self) -> None:
         _at_least("search", self, 1, "batch_size", "derive_epochs")
         _at_least("search", self, 0, "episodes", "shared_steps", "controller_steps", "attributes_per_step",
-                  "controller_attributes_per_step", "warmup_episodes", "crop_padding", "derive_samples",
+                  "controller_attributes_per_step", "warmup_episodes", "crop_padding", "derive_samples", "derive_folds",
                   "min_positives", "reward_batch_size")
         _require(self.warmup_episodes <= self.episodes, "search.warmup_episodes",
                  f"at most search.episodes ({self.episodes})", self.warmup_episodes)
         _positive("search.shared_lr", self.shared_lr)
         _non_negative("search.shared_weight_decay", self.shared_weight_decay)
         _splits("search.retrain_splits", self.retrain_splits)
+        _require(self.derive_folds != 1, "search.derive_folds", "0 (the validation split) or at least 2",
+                 self.derive_folds)
 
 
 

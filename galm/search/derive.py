@@ -5,7 +5,8 @@ and the ARM record (``arm.json``) of the attribute embeddings.
 their reward on the shared weights; ``trained`` trains the same candidates stand-alone for a few
 epochs (all attributes' candidates in one batched network, :mod:`galm.training.candidates`) and
 keeps the best by validation AUC, because a head's reward on shared weights favours heads that
-train fast, not heads that end best.
+train fast, not heads that end best. With ``search.derive_folds`` the candidates are scored by
+cross-validation over the retraining splits instead of on the (small) validation split.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from galm.engine.batches import sequential_batches
 from galm.search.rewards import head_rewards
 from galm.search.state import SearchState
 from galm.space import Architecture
-from galm.training.candidates import train_candidates
+from galm.training.candidates import cross_validated_candidates, train_candidates
 
 DeriveMethod = Literal["argmax", "best_of_k", "trained"]
+DERIVE_METHODS: tuple[str, ...] = ("argmax", "best_of_k", "trained")
 
 
 @dataclass
@@ -82,8 +84,8 @@ def derive(
     optimisation; its epochs are ``search.derive_epochs``)."""
     method = method or state.config.derive
     samples = state.config.derive_samples if samples is None else samples
-    if method not in ("argmax", "best_of_k", "trained"):
-        raise ValueError(f"search.derive must be 'argmax', 'best_of_k' or 'trained', got {method!r}")
+    if method not in DERIVE_METHODS:
+        raise ValueError(f"search.derive must be one of {', '.join(DERIVE_METHODS)}, got {method!r}")
     ids = state.active_ids()
     candidates = [state.controller.sample(ids, greedy=True).actions]
     if method != "argmax":
@@ -111,12 +113,19 @@ def trained_candidates(
     state: SearchState, candidates: list[list[Architecture]], train: TrainConfig
 ) -> tuple[list[int], torch.Tensor]:
     """Per searched attribute, the index of its best candidate by validation AUC after
-    ``search.derive_epochs`` of stand-alone training on the training split; the AUCs (K, m)."""
+    ``search.derive_epochs`` of stand-alone training on the training split (or by cross-validated
+    AUC over the retraining splits, ``search.derive_folds``); the AUCs (K, m)."""
     names = [state.attribute_names[a] for a in state.active.tolist()]
     config = replace(train, epochs=state.config.derive_epochs, splits=("train",))
+    domain = state.domain.subset_attributes(names)
     with torch.enable_grad():
-        aucs = train_candidates(state.domain.subset_attributes(names), candidates, state.space.config, config,
-                                state.seed + 6, state.device, execution=state.execution)
+        if state.config.derive_folds >= 2:
+            aucs = cross_validated_candidates(domain, candidates, state.space.config, config, state.seed + 6,
+                                              state.config.derive_folds, state.device,
+                                              splits=state.config.retrain_splits, execution=state.execution)
+        else:
+            aucs = train_candidates(domain, candidates, state.space.config, config, state.seed + 6, state.device,
+                                    execution=state.execution)
     rewards = torch.as_tensor(aucs, dtype=torch.float32)
     best = torch.nan_to_num(rewards, nan=-1.0).argmax(dim=0)
     return [int(k) for k in best], rewards
