@@ -45,7 +45,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +63,10 @@ from galm.data.sources import config_domain  # noqa: E402
 from galm.engine.threads import configure_threads  # noqa: E402
 from galm.runs.architectures import read_architectures, resolve_architectures  # noqa: E402
 from galm.runs.directory import RunDirectory  # noqa: E402
-from galm.search.derive import validation_rewards  # noqa: E402
+from galm.search.derive import candidate_scores, validation_rewards  # noqa: E402
 from galm.search.jobs import continue_search, build_search, retrain_run  # noqa: E402
 from galm.space import Architecture, SearchSpace  # noqa: E402
-from galm.training.candidates import cross_validated_candidates, train_candidates  # noqa: E402
+from galm.training.candidates import train_candidates  # noqa: E402
 from galm.training.fixed import train_and_evaluate  # noqa: E402
 
 FIXED = {
@@ -210,19 +209,6 @@ def kendall(shared: np.ndarray, standalone: np.ndarray) -> tuple[float, float, l
     return (float(np.mean(taus)) if taus else float("nan")), pooled, taus
 
 
-def derive_signal(config: GalmConfig, domain: AttributeDomain, candidates: list[list[Architecture]], seed: int,
-                  device: torch.device) -> np.ndarray:
-    """What ``search.derive=trained`` ranks candidates by, for `candidates`: validation AUC after
-    ``search.derive_epochs`` on the training split, or cross-validated AUC with ``search.derive_folds``."""
-    short_config = replace(config.retrain, epochs=config.search.derive_epochs, splits=("train",))
-    if config.search.derive_folds >= 2:
-        return cross_validated_candidates(domain, candidates, config.space, short_config, seed + 6,
-                                          config.search.derive_folds, device, splits=config.search.retrain_splits,
-                                          execution=config.execution)
-    return train_candidates(domain, candidates, config.space, short_config, seed + 6, device,
-                            execution=config.execution)
-
-
 def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
     config = seed_config(seed, args)
     domain = config_domain(config)
@@ -238,7 +224,8 @@ def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
         shared = torch.stack([validation_rewards(state, state.active_ids(), archs) for archs in candidates]).numpy()
         short = np.full_like(shared, np.nan)
         if not (args.skip_short or args.skip_ranking):
-            short = derive_signal(config, domain.subset_attributes(searched), candidates, seed, device)
+            short = candidate_scores(domain.subset_attributes(searched), candidates, config.search, config.space,
+                                     config.retrain, seed, device, config.execution)
         searched_by_seed = [retrain_run(run, domain, device).mauc]
         archs = read_architectures(run.architectures_path, domain.attribute_names)
         searched_by_seed += [fixed_network_mauc(config, domain, archs, device, r) for r in range(1, args.retrain_seeds)]

@@ -7,16 +7,17 @@ import pytest
 import torch
 
 from galm.config.reader import read_config
+from galm.config.typed import ConfigError
 from galm.data.sources import config_domain
 from galm.search.derive import derive
 from galm.search.jobs import build_search
+from galm.training.candidates import candidate_folds
 
 
 def test_candidate_folds_hold_whole_classes_for_class_splits_and_images_otherwise():
-    from galm.training.candidates import candidate_folds
-
-    config = read_config(None, ["space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",
-                                "data.synthetic.images_per_class=10", "data.synthetic.attributes_per_domain=5"])
+    config = read_config(None, ["space.resolution=32", "data.synthetic.resolution=32",
+                                "data.synthetic.classes_per_domain=6", "data.synthetic.images_per_class=10",
+                                "data.synthetic.attributes_per_domain=5"])
     domain = config_domain(config)
     indices = np.sort(np.concatenate([domain.split("train"), domain.split("val")]))
     folds = candidate_folds(domain, indices, 2, seed=0)
@@ -31,8 +32,6 @@ def test_candidate_folds_hold_whole_classes_for_class_splits_and_images_otherwis
 
 
 def test_derive_folds_scores_candidates_by_cross_validation_and_one_fold_is_refused():
-    from galm.config.typed import ConfigError
-
     config = read_config(None, [
         "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",
         "data.synthetic.images_per_class=10", "data.synthetic.attributes_per_domain=5",

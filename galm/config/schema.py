@@ -235,7 +235,7 @@ class SearchConfig:
     derive_epochs: int = 3
     # derive=trained: 0 trains the candidates on the training split and scores them on the
     # validation split; k >= 2 scores them by k-fold cross-validation over search.retrain_splits (whole
-    # classes per fold where the test split holds unseen classes), k-1 trainings' cost more each.
+    # classes per fold where the test split holds unseen classes), at about k-1 times the training cost.
     derive_folds: int = 0
     # Attributes with fewer known positives or negatives than this on the training split (or constant
     # there) are not searched, get the default head, and are left out of mAUC (listed as skipped).

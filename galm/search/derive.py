@@ -12,11 +12,13 @@ cross-validation over the retraining splits instead of on the (small) validation
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
+import numpy as np
 import torch
 
-from galm.config.schema import RewardMetric, TrainConfig
+from galm.config.schema import ExecutionConfig, RewardMetric, SearchConfig, SpaceConfig, TrainConfig
+from galm.data.domain import AttributeDomain
 from galm.engine.batches import sequential_batches
 from galm.search.rewards import head_rewards
 from galm.search.state import SearchState
@@ -116,19 +118,26 @@ def trained_candidates(
     ``search.derive_epochs`` of stand-alone training on the training split (or by cross-validated
     AUC over the retraining splits, ``search.derive_folds``); the AUCs (K, m)."""
     names = [state.attribute_names[a] for a in state.active.tolist()]
-    config = replace(train, epochs=state.config.derive_epochs, splits=("train",))
-    domain = state.domain.subset_attributes(names)
     with torch.enable_grad():
-        if state.config.derive_folds >= 2:
-            aucs = cross_validated_candidates(domain, candidates, state.space.config, config, state.seed + 6,
-                                              state.config.derive_folds, state.device,
-                                              splits=state.config.retrain_splits, execution=state.execution)
-        else:
-            aucs = train_candidates(domain, candidates, state.space.config, config, state.seed + 6, state.device,
-                                    execution=state.execution)
+        aucs = candidate_scores(state.domain.subset_attributes(names), candidates, state.config, state.space.config,
+                                train, state.seed, state.device, state.execution)
     rewards = torch.as_tensor(aucs, dtype=torch.float32)
     best = torch.nan_to_num(rewards, nan=-1.0).argmax(dim=0)
     return [int(k) for k in best], rewards
+
+
+def candidate_scores(
+    domain: AttributeDomain, candidates: Sequence[Sequence[Architecture]], search: SearchConfig, space: SpaceConfig,
+    train: TrainConfig, seed: int, device: torch.device, execution: ExecutionConfig | None = None,
+) -> np.ndarray:
+    """What ``derive=trained`` ranks by, AUC (K, m) of ``candidates[k][j]`` for attribute j of `domain`:
+    after ``search.derive_epochs`` on the training split, scored on validation, or cross-validated
+    over ``search.retrain_splits`` with ``search.derive_folds``."""
+    config = replace(train, epochs=search.derive_epochs, splits=("train",))
+    if search.derive_folds >= 2:
+        return cross_validated_candidates(domain, candidates, space, config, seed + 6, search.derive_folds, device,
+                                          splits=search.retrain_splits, execution=execution)
+    return train_candidates(domain, candidates, space, config, seed + 6, device, execution=execution)
 
 
 @torch.no_grad()

@@ -5,8 +5,8 @@ as one network of K·m heads on one shared trunk: the supernet's batched heads w
 architecture fixed (slot ``k·m + j`` is candidate k of attribute j and learns attribute j's labels).
 One trunk pass per batch serves every candidate, which makes re-scoring the top candidates of a
 search by real training cheap; :func:`cross_validated_candidates` scores them by k-fold
-cross-validation instead of on one small validation split. The scores rank candidates of the same attribute against each
-other; they are not the retrained network's scores.
+cross-validation instead of on one small validation split. The scores rank candidates of the same
+attribute against each other; they are not the retrained network's scores.
 """
 
 from __future__ import annotations
@@ -104,8 +104,9 @@ def candidate_folds(domain: AttributeDomain, indices: np.ndarray, folds: int, se
     rng = np.random.default_rng(seed)
     classes = np.unique(domain.class_index[indices])
     if domain.metadata.get("class_split", True) and len(classes) >= folds:
-        fold_of_class = dict(zip(rng.permutation(classes).tolist(), np.arange(len(classes)) % folds))
-        assignment = np.asarray([fold_of_class[c] for c in domain.class_index[indices].tolist()])
+        fold_of_class = np.zeros(domain.n_classes, dtype=np.int64)
+        fold_of_class[rng.permutation(classes)] = np.arange(len(classes)) % folds
+        assignment = fold_of_class[domain.class_index[indices]]
     else:
         assignment = rng.permutation(len(indices)) % folds
     return [indices[assignment == fold] for fold in range(folds)]
