@@ -251,6 +251,7 @@ def run_seed(seed: int, args: argparse.Namespace, device: torch.device) -> dict:
         "heads": {name: arch.short() for name, arch in archs.items()}, "derived": [h.attribute for h in heads],
         "policy_entropy": quality["policy_entropy"], "max_policy_entropy": quality["max_policy_entropy"],
         "searched_val_mauc_shared": quality["searched_val_mauc"], "random_val_mauc_shared": quality["random_val_mauc"],
+        "derived_network": quality.get("derived_network"),
     }
 
 
@@ -291,6 +292,9 @@ def main() -> None:
               f"kendall tau {row['kendall_tau_mean']:.3f} (pooled {row['kendall_tau_pooled']:.3f}; "
               f"short training {row['short_training_tau_mean']:.3f})  "
               f"search {row['search_seconds']:.0f} s", flush=True)
+        if row["derived_network"]:
+            scores = ", ".join(f"{n['candidate']} {n['mauc']:.4f}" for n in row["derived_network"]["networks"])
+            print(f"seed {seed}: derive=networks kept {row['derived_network']['chosen']} ({scores})", flush=True)
     print("\n| seed | searched | random median | random best | best fixed | kendall tau (mean / pooled) | search s |")
     print("|---:|---:|---:|---:|---|---:|---:|")
     for r in rows:

@@ -105,3 +105,20 @@ def test_tables_label_a_prepared_domain_by_its_folder_name():
     assert domain_label("syn1") == "syn1" and domain_label("syn1+syn2") == "syn1+syn2"
     assert domain_label("/home/me/cache/cub") == "cub"
     assert domain_label("/data/awa2+/data/apy") == "awa2+apy"
+
+
+def test_report_lists_the_candidate_networks_of_a_networks_derive(experiment_dir, tmp_path):
+    import json
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(experiment_dir / "cells" / "s1d2" / "galm" / "seed0", run)
+    quality_path = run / "search_quality.json"
+    quality = json.loads(quality_path.read_text())
+    quality["derived_network"] = {"metric": "cross_validated_mauc", "chosen": "anchor largest",
+                                  "networks": [{"candidate": "argmax", "mauc": 0.7123},
+                                               {"candidate": "anchor largest", "mauc": 0.7456}]}
+    quality_path.write_text(json.dumps(quality))
+    md = write_report(run, tmp_path / "run.html")[1].read_text()
+    assert "Candidate networks of search.derive=networks" in md
+    assert "0.7123" in md and "**0.7456**" in md

@@ -74,7 +74,7 @@ def register(commands: Any) -> None:
     derive.add_argument("--method", choices=DERIVE_METHODS,
                         help="default: the run's search.derive")
     derive.add_argument("--samples", type=non_negative_int,
-                        help="k for best_of_k and trained (default: the run's search.derive_samples)")
+                        help="k for best_of_k, trained and networks (default: the run's search.derive_samples)")
 
     retrain = commands.add_parser(
         "retrain", help="train the derived network from scratch on train+val, then score it on the test split"

@@ -227,13 +227,19 @@ class SearchConfig:
     reward: RewardMetric = "accuracy"
     # Final architecture per attribute: the policy's argmax, the best of k samples by validation reward,
     # or the best of them by short stand-alone training (trained; see below).
-    derive: Literal["argmax", "best_of_k", "trained"] = "argmax"
+    # networks: whole networks (the argmax, derive_samples networks drawn from the policy and
+    # derive_anchors) are trained stand-alone and the best by validation mAUC is kept, because a head
+    # changes the trunk every other head reads, which a per-attribute score cannot see.
+    derive: Literal["argmax", "best_of_k", "trained", "networks"] = "argmax"
     derive_samples: int = 8
+    # derive=networks: networks of one head for every attribute ('default', 'largest' or a short form
+    # such as c4k3s0-c5k3s0-f256-f128-o2) also scored, so a search is checked against fixed heads.
+    derive_anchors: tuple[str, ...] = ()
     # derive=trained: the argmax and derive_samples sampled heads of every attribute are trained
     # stand-alone (all attributes' candidates in one batched network) for this many epochs on the
     # training split, and each attribute keeps the one with the best validation AUC.
     derive_epochs: int = 3
-    # derive=trained: 0 trains the candidates on the training split and scores them on the
+    # derive=trained or networks: 0 trains the candidates on the training split and scores them on the
     # validation split; k >= 2 scores them by k-fold cross-validation over search.retrain_splits (whole
     # classes per fold where the test split holds unseen classes), at about k-1 times the training cost.
     derive_folds: int = 0

@@ -241,11 +241,18 @@ def _per_attribute_section(inputs: ReportInputs) -> Section:
 
 def _quality_section(inputs: ReportInputs) -> Section:
     section = Section(SECTION_TITLES["quality"])
-    rows = []
+    rows, network_rows, bold = [], [], set()
     for run in inputs.search_runs:
         quality = _read(RunDirectory(run.path).search_quality_path)
         if not isinstance(quality, dict):
             continue
+        choice = quality.get("derived_network")
+        if isinstance(choice, dict):
+            for candidate in choice.get("networks", []):
+                if candidate.get("candidate") == choice.get("chosen"):
+                    bold.add((len(network_rows), 2))
+                network_rows.append([run.label, str(candidate.get("candidate")), f"{candidate.get('mauc', float('nan')):.4f}",
+                                     str(choice.get("metric"))])
 
         def number(key: str, scale: float = 1.0, digits: int = 3) -> str:
             value = quality.get(key)
@@ -267,6 +274,12 @@ def _quality_section(inputs: ReportInputs) -> Section:
              "weights. A searched mAUC near the random one, or an entropy near its maximum, means the search has "
              "not yet told heads apart; `benchmarks/search_quality.py` measures whether the shared-weight ranking "
              "predicts retrained test AUC."))
+    if network_rows:
+        section.blocks.append(Table(
+            "Candidate networks of search.derive=networks", ["run", "candidate", "mAUC", "scored by"], network_rows,
+            bold, note="Each whole candidate network (the policy's argmax, networks drawn from the policy, fixed-head "
+                       "anchors) trained stand-alone on its own trunk; the bold one was kept. An anchor kept means "
+                       "the search found no network better than that fixed head."))
     return section
 
 

@@ -5,8 +5,11 @@ and the ARM record (``arm.json``) of the attribute embeddings.
 their reward on the shared weights; ``trained`` trains the same candidates stand-alone for a few
 epochs (all attributes' candidates in one batched network, :mod:`galm.training.candidates`) and
 keeps the best by validation AUC, because a head's reward on shared weights favours heads that
-train fast, not heads that end best. With ``search.derive_folds`` the candidates are scored by
-cross-validation over the retraining splits instead of on the (small) validation split.
+train fast, not heads that end best; ``networks`` trains whole candidate networks (the argmax, networks
+drawn from the policy, and fixed-head anchors) each on its own trunk and keeps the best by mAUC,
+because a head also shapes the trunk that every other head reads. With ``search.derive_folds`` the
+candidates are scored by cross-validation over the retraining splits instead of on the (small)
+validation split.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from galm.search.state import SearchState
 from galm.space import Architecture
 from galm.training.candidates import cross_validated_candidates, train_candidates
 
-DeriveMethod = Literal["argmax", "best_of_k", "trained"]
-DERIVE_METHODS: tuple[str, ...] = ("argmax", "best_of_k", "trained")
+DeriveMethod = Literal["argmax", "best_of_k", "trained", "networks"]
+DERIVE_METHODS: tuple[str, ...] = ("argmax", "best_of_k", "trained", "networks")
 
 
 @dataclass
@@ -82,8 +85,8 @@ def derive(
     train: TrainConfig | None = None,
 ) -> list[DerivedHead]:
     """Final architecture per active attribute: policy argmax, best of k samples by shared-weight
-    reward, or best of the same candidates after short stand-alone training (`train` sets its
-    optimisation; its epochs are ``search.derive_epochs``)."""
+    reward, best of the same candidates after short stand-alone training, or the best whole network
+    of them (`train` sets the training's optimisation; its epochs are ``search.derive_epochs``)."""
     method = method or state.config.derive
     samples = state.config.derive_samples if samples is None else samples
     if method not in DERIVE_METHODS:
@@ -93,8 +96,17 @@ def derive(
     if method != "argmax":
         generator = torch.Generator(device=state.device).manual_seed(state.seed + 5)
         candidates += [state.controller.sample(ids, generator=generator).actions for _ in range(samples)]
+    labels = ["argmax", *[f"sample {k + 1}" for k in range(len(candidates) - 1)]]
+    if method == "networks":
+        for name in state.config.derive_anchors:
+            action = torch.as_tensor(state.space.encode(state.space.named(name)), device=candidates[0].device)
+            candidates.append(action.expand_as(candidates[0]))
+            labels.append(f"anchor {name}")
     archs = [[state.space.decode(a) for a in c.tolist()] for c in candidates]
-    if method == "trained":
+    state.network_choice = None
+    if method == "networks":
+        best, rewards, state.network_choice = trained_networks(state, archs, labels, train or TrainConfig())
+    elif method == "trained":
         best, rewards = trained_candidates(state, archs, train or TrainConfig())
     else:
         best, rewards = best_candidates(state, ids, archs)
@@ -124,6 +136,32 @@ def trained_candidates(
     rewards = torch.as_tensor(aucs, dtype=torch.float32)
     best = torch.nan_to_num(rewards, nan=-1.0).argmax(dim=0)
     return [int(k) for k in best], rewards
+
+
+def trained_networks(
+    state: SearchState, candidates: list[list[Architecture]], labels: list[str], train: TrainConfig
+) -> tuple[list[int], torch.Tensor, dict[str, Any]]:
+    """The whole candidate network (``candidates[k]``, one head per searched attribute) with the best
+    mean AUC over attributes after stand-alone training (:func:`candidate_scores`, each network on its
+    own trunk, all with the same seed and folds so that they differ by their heads alone); every
+    attribute takes its head from that network. Returns the choice per attribute, the AUCs (K, m) and
+    the record of every network's score."""
+    names = [state.attribute_names[a] for a in state.active.tolist()]
+    domain = state.domain.subset_attributes(names)
+    with torch.enable_grad():
+        aucs = np.concatenate([
+            candidate_scores(domain, [network], state.config, state.space.config, train, state.seed, state.device,
+                             state.execution)
+            for network in candidates
+        ])
+    mauc = np.array([np.nanmean(row) if np.isfinite(row).any() else -1.0 for row in aucs])
+    chosen = int(mauc.argmax())
+    record = {
+        "metric": "cross_validated_mauc" if state.config.derive_folds >= 2 else "val_mauc_after_training",
+        "chosen": labels[chosen],
+        "networks": [{"candidate": label, "mauc": float(score)} for label, score in zip(labels, mauc)],
+    }
+    return [chosen] * len(names), torch.as_tensor(aucs, dtype=torch.float32), record
 
 
 def candidate_scores(

@@ -56,6 +56,7 @@ def search_quality(state: SearchState, heads: list[DerivedHead], draws: int = RA
         "n_searched": len(names),
         "n_skipped": len(state.skipped),
         "per_attribute": per_attribute,
+        **({"derived_network": state.network_choice} if state.network_choice else {}),
     }
 
 

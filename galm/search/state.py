@@ -22,6 +22,7 @@ from galm.config.schema import (
     SearchConfig,
     SpaceConfig,
 )
+from galm.config.typed import ConfigError
 from galm.data.domain import AttributeDomain
 from galm.data.info import unlearnable_attributes
 from galm.engine import distributed
@@ -106,6 +107,13 @@ class SearchState:
                 self.parallel.shard(order.batch_size)
         # Attributes the training split cannot teach are not searched (name -> reason).
         self.skipped = unlearnable_attributes(domain, search.min_positives)
+        for anchor in search.derive_anchors:  # fails now, not after the search
+            try:
+                self.space.named(anchor)
+            except ValueError as error:
+                raise ConfigError(f"search.derive_anchors: {anchor!r} is not a head of this space ({error})") from None
+        # derive=networks: every candidate network's score and which one was kept (search_quality.json).
+        self.network_choice: dict[str, Any] | None = None
         searched = [n_source + j for j, name in enumerate(domain.attribute_names) if name not in self.skipped]
         if not searched:
             raise ValueError(

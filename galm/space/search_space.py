@@ -219,3 +219,14 @@ class SearchSpace:
     def default(self) -> Architecture:
         """The first choice of every decision: no skips, smallest kernels and widths, Fc-3 reads Fc-1."""
         return self.decode([0] * len(self.decisions))
+
+    def largest(self) -> Architecture:
+        """The last choice of every decision: every skip, the largest kernels and widths, Fc-3 reads Fc-2."""
+        return self.decode([d.size - 1 for d in self.decisions])
+
+    def named(self, text: str) -> Architecture:
+        """``default``, ``largest`` or a short form such as ``c4k3s0-c5k3s0-f256-f128-o2``, which must
+        lie in this space."""
+        arch = {"default": self.default, "largest": self.largest}.get(text, lambda: Architecture.parse(text))()
+        self.encode(arch)
+        return arch

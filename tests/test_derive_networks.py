@@ -1,0 +1,64 @@
+"""Whole-network derivation (``search.derive=networks``): candidates, anchors, the choice and its record."""
+
+import numpy as np
+import pytest
+import torch
+
+from galm.config.reader import read_config
+from galm.config.typed import ConfigError
+from galm.data.sources import config_domain
+from galm.search.derive import derive
+from galm.search.jobs import build_search
+from galm.search.quality import search_quality
+from galm.space import SearchSpace
+
+TINY = [
+    "space.resolution=32", "data.synthetic.resolution=32", "data.synthetic.classes_per_domain=6",
+    "data.synthetic.images_per_class=10", "data.synthetic.attributes_per_domain=5",
+    "data.synthetic.n_domains=1", "train.batch_size=16", "threads=1", "search.episodes=1",
+    "search.shared_steps=2", "search.controller_steps=2", "search.batch_size=16",
+    "search.derive=networks", "search.derive_samples=1", "search.derive_epochs=1",
+]
+
+
+def test_space_names_its_corners_and_refuses_heads_outside_it():
+    space = SearchSpace()
+    assert space.named("largest").short() == "c4k5s12-c5k5s123-f256-f256-o2"
+    assert space.named("default") == space.default()
+    assert space.named("c4k3s0-c5k3s0-f256-f128-o2").fc1_width == 256
+    with pytest.raises(ValueError):
+        space.named("c4k7s0-c5k3s0-f256-f128-o2")  # kernel 7 is not a choice
+    with pytest.raises(ValueError):
+        space.named("biggest")
+
+
+def test_networks_derive_keeps_one_whole_candidate_network_and_records_every_score():
+    torch.manual_seed(0)
+    config = read_config(None, [*TINY, "search.derive_anchors=[largest,default]", "search.derive_folds=2"])
+    state = build_search(config, config_domain(config), torch.device("cpu"))
+    heads = derive(state)
+    record = state.network_choice
+    assert [n["candidate"] for n in record["networks"]] == ["argmax", "sample 1", "anchor largest", "anchor default"]
+    assert record["metric"] == "cross_validated_mauc"
+    scores = [n["mauc"] for n in record["networks"]]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    chosen = record["networks"][int(np.argmax(scores))]["candidate"]
+    assert record["chosen"] == chosen
+    space = SearchSpace(config.space)
+    if chosen.startswith("anchor"):  # every attribute then carries the anchor's head
+        assert {h.architecture for h in heads} == {space.named(chosen.split()[1])}
+    # The chosen network's per-attribute scores are the heads' evidence, their mean the recorded mAUC.
+    rewards = [h.val_reward for h in heads if np.isfinite(h.val_reward)]
+    assert np.mean(rewards) == pytest.approx(max(scores), abs=1e-5)
+    assert search_quality(state, heads)["derived_network"] == record
+
+
+def test_networks_derive_on_the_validation_split_and_a_bad_anchor_is_a_config_error():
+    config = read_config(None, TINY)
+    state = build_search(config, config_domain(config), torch.device("cpu"))
+    derive(state)
+    assert state.network_choice["metric"] == "val_mauc_after_training"
+    assert len(state.network_choice["networks"]) == 2
+    bad = read_config(None, [*TINY, "search.derive_anchors=[c4k9s0-c5k3s0-f64-f64-o1]"])
+    with pytest.raises(ConfigError, match="search.derive_anchors"):
+        build_search(bad, config_domain(bad), torch.device("cpu"))
