@@ -96,15 +96,14 @@ def derive(
     if method != "argmax":
         generator = torch.Generator(device=state.device).manual_seed(state.seed + 5)
         candidates += [state.controller.sample(ids, generator=generator).actions for _ in range(samples)]
-    labels = ["argmax", *[f"sample {k + 1}" for k in range(len(candidates) - 1)]]
-    if method == "networks":
-        for name in state.config.derive_anchors:
-            action = torch.as_tensor(state.space.encode(state.space.named(name)), device=candidates[0].device)
-            candidates.append(action.expand_as(candidates[0]))
-            labels.append(f"anchor {name}")
+    if method == "networks":  # every attribute also gets each anchor's head, as one more candidate network
+        candidates += [torch.as_tensor(state.space.encode(state.space.named(name)), device=candidates[0].device)
+                       .expand_as(candidates[0]) for name in state.config.derive_anchors]
     archs = [[state.space.decode(a) for a in c.tolist()] for c in candidates]
     state.network_choice = None
     if method == "networks":
+        labels = ["argmax", *[f"sample {k + 1}" for k in range(samples)],
+                  *[f"anchor {name}" for name in state.config.derive_anchors]]
         best, rewards, state.network_choice = trained_networks(state, archs, labels, train or TrainConfig())
     elif method == "trained":
         best, rewards = trained_candidates(state, archs, train or TrainConfig())
