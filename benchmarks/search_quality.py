@@ -30,7 +30,7 @@ rank heads better than training ranks itself, so this is the ceiling of ``kendal
 
     python benchmarks/search_quality.py [--data DIR] [--seeds 0 1 2] [--candidates 8] [--randoms 5]
         [--set key=value ...] [--out results.json] [--retrain-seeds 1]
-        [--skip-short] [--skip-ranking] [--ceiling]
+        [--skip-short] [--skip-ranking] [--ceiling] [--references-only]
 
 The last two lines are ``kendall tau: <mean>`` and ``searched minus random median: <mAUC points>``.
 """
@@ -272,6 +272,9 @@ def main() -> None:
     parser.add_argument("--skip-ranking", action="store_true",
                         help="compare networks only: no stand-alone training of the K candidates, so every "
                              "kendall tau prints as nan (on Clothing that training is a third of the cost)")
+    parser.add_argument("--references-only", action="store_true",
+                        help="only train and cache the random-head and fixed networks (no search), so that "
+                             "later runs with other search settings reuse them")
     parser.add_argument("--ceiling", action="store_true",
                         help="only measure how reproducibly stand-alone training ranks heads (no search)")
     args = parser.parse_args()
@@ -282,6 +285,15 @@ def main() -> None:
     device = torch.device("cpu")
     if args.ceiling:
         ceiling(args, device)
+        return
+    if args.references_only:
+        for seed in args.seeds:
+            config = seed_config(seed, args)
+            domain = config_domain(config)
+            ref = averaged_reference(reference(config, domain, [], args, device, ranking=False), config, domain,
+                                     args, device)
+            print(f"seed {seed}: random median {statistics.median(ref['random_mauc']):.4f}  fixed "
+                  + "  ".join(f"{name} {value:.4f}" for name, value in ref["fixed_mauc"].items()), flush=True)
         return
     rows = []
     for seed in args.seeds:
@@ -294,7 +306,11 @@ def main() -> None:
               f"search {row['search_seconds']:.0f} s", flush=True)
         if row["derived_network"]:
             scores = ", ".join(f"{n['candidate']} {n['mauc']:.4f}" for n in row["derived_network"]["networks"])
-            print(f"seed {seed}: derive=networks kept {row['derived_network']['chosen']} ({scores})", flush=True)
+            choice = row["derived_network"]
+            gain = (f"; best searched {100 * choice['gain_over_anchor']:+.2f} ± "
+                    f"{100 * choice['gain_standard_error']:.2f} points over the best anchor"
+                    if "gain_over_anchor" in choice else "")
+            print(f"seed {seed}: derive=networks kept {choice['chosen']} ({scores}{gain})", flush=True)
     print("\n| seed | searched | random median | random best | best fixed | kendall tau (mean / pooled) | search s |")
     print("|---:|---:|---:|---:|---|---:|---:|")
     for r in rows:

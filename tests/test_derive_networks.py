@@ -7,7 +7,7 @@ import torch
 from galm.config.reader import read_config
 from galm.config.typed import ConfigError
 from galm.data.sources import config_domain
-from galm.search.derive import derive
+from galm.search.derive import choose_network, derive
 from galm.search.jobs import build_search
 from galm.search.quality import search_quality
 from galm.space import SearchSpace
@@ -34,7 +34,8 @@ def test_space_names_its_corners_and_refuses_heads_outside_it():
 
 def test_networks_derive_keeps_one_whole_candidate_network_and_records_every_score():
     torch.manual_seed(0)
-    config = read_config(None, [*TINY, "search.derive_anchors=[largest,default]", "search.derive_folds=2"])
+    config = read_config(None, [*TINY, "search.derive_anchors=[largest,default]", "search.derive_folds=2",
+                                    "search.derive_margin_se=0"])
     state = build_search(config, config_domain(config), torch.device("cpu"))
     heads = derive(state)
     record = state.network_choice
@@ -50,6 +51,7 @@ def test_networks_derive_keeps_one_whole_candidate_network_and_records_every_sco
     # The chosen network's per-attribute scores are the heads' evidence, their mean the recorded mAUC.
     rewards = [h.val_reward for h in heads if np.isfinite(h.val_reward)]
     assert np.mean(rewards) == pytest.approx(max(scores), abs=1e-5)
+    assert record["gain_over_anchor"] >= 0 if "gain_over_anchor" in record else chosen.startswith("anchor")
     assert search_quality(state, heads)["derived_network"] == record
 
 
@@ -62,3 +64,24 @@ def test_networks_derive_on_the_validation_split_and_a_bad_anchor_is_a_config_er
     bad = read_config(None, [*TINY, "search.derive_anchors=[c4k9s0-c5k3s0-f64-f64-o1]"])
     with pytest.raises(ConfigError, match="search.derive_anchors"):
         build_search(bad, config_domain(bad), torch.device("cpu"))
+    with pytest.raises(ConfigError, match="search.derive_margin_se"):
+        read_config(None, [*TINY, "search.derive_margin_se=-1"])
+
+
+def test_a_searched_network_must_beat_the_best_anchor_by_more_than_the_margin():
+    anchor = np.array([0.70, 0.80, 0.60, 0.90])
+    noisy = anchor + np.array([0.05, -0.03, 0.04, -0.04])  # +0.005 on average, standard error 0.0228
+    clear = anchor + np.array([0.02, 0.03, 0.02, 0.03])  # +0.025, standard error 0.0029
+    aucs = np.stack([noisy, anchor, anchor - 0.1])
+    chosen, record = choose_network(aucs, anchors=[1, 2], margin_se=1.0)
+    assert chosen == 1
+    assert record["gain_over_anchor"] == pytest.approx(0.005)
+    assert record["gain_standard_error"] == pytest.approx(np.std([0.05, -0.03, 0.04, -0.04], ddof=1) / 2)
+    assert choose_network(aucs, anchors=[1, 2], margin_se=0.0)[0] == 0  # margin 0: the best by mean AUC
+    assert choose_network(np.stack([clear, anchor]), anchors=[1], margin_se=1.0)[0] == 0
+    # Without anchors, or when an anchor is best, the best mean AUC is kept and there is no gain to test.
+    assert choose_network(aucs, anchors=[], margin_se=5.0) == (0, {"mauc": pytest.approx(aucs.mean(axis=1))})
+    assert choose_network(aucs[[2, 1]], anchors=[1], margin_se=1.0)[0] == 1
+    # An attribute without an AUC in either network is left out of the paired differences.
+    with_gap = np.stack([np.append(clear, np.nan), np.append(anchor, 0.5)])
+    assert choose_network(with_gap, anchors=[1], margin_se=1.0)[1]["gain_over_anchor"] == pytest.approx(0.025)

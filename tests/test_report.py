@@ -117,8 +117,12 @@ def test_report_lists_the_candidate_networks_of_a_networks_derive(experiment_dir
     quality = json.loads(quality_path.read_text())
     quality["derived_network"] = {"metric": "cross_validated_mauc", "chosen": "anchor largest",
                                   "networks": [{"candidate": "argmax", "mauc": 0.7123},
-                                               {"candidate": "anchor largest", "mauc": 0.7456}]}
+                                               {"candidate": "sample 1", "mauc": 0.7501},
+                                               {"candidate": "anchor largest", "mauc": 0.7456}],
+                                  "gain_over_anchor": 0.0045, "gain_standard_error": 0.0061, "margin_se": 1.0}
     quality_path.write_text(json.dumps(quality))
     md = write_report(run, tmp_path / "run.html")[1].read_text()
     assert "Candidate networks of search.derive=networks" in md
-    assert "0.7123" in md and "**0.7456**" in md
+    assert "0.7123" in md and "**0.7456**" in md and "**0.7501**" not in md
+    # The gain that did not clear the margin is stated beside the table.
+    assert "+0.45 ± 0.61 mAUC points against the best anchor (margin 1.0 standard errors); kept anchor largest" in md

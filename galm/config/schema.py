@@ -235,6 +235,10 @@ class SearchConfig:
     # derive=networks: networks of one head for every attribute ('default', 'largest' or a short form
     # such as c4k3s0-c5k3s0-f256-f128-o2) also scored, so a search is checked against fixed heads.
     derive_anchors: tuple[str, ...] = ()
+    # derive=networks with anchors: a searched network replaces the best anchor only if its mAUC gain
+    # over it exceeds this many standard errors of the paired per-attribute differences (1: the
+    # one-standard-error rule), because a gain within the scoring noise is as likely a worse network.
+    derive_margin_se: float = 1.0
     # derive=trained: the argmax and derive_samples sampled heads of every attribute are trained
     # stand-alone (all attributes' candidates in one batched network) for this many epochs on the
     # training split, and each attribute keeps the one with the best validation AUC.
@@ -263,6 +267,7 @@ class SearchConfig:
         _require(self.warmup_episodes <= self.episodes, "search.warmup_episodes",
                  f"at most search.episodes ({self.episodes})", self.warmup_episodes)
         _positive("search.shared_lr", self.shared_lr)
+        _non_negative("search.derive_margin_se", self.derive_margin_se)
         _non_negative("search.shared_weight_decay", self.shared_weight_decay)
         _splits("search.retrain_splits", self.retrain_splits)
         _require(self.derive_folds != 1, "search.derive_folds", "0 (the validation split) or at least 2",

@@ -241,7 +241,7 @@ def _per_attribute_section(inputs: ReportInputs) -> Section:
 
 def _quality_section(inputs: ReportInputs) -> Section:
     section = Section(SECTION_TITLES["quality"])
-    rows, network_rows, bold = [], [], set()
+    rows, network_rows, bold, gains = [], [], set(), []
     for run in inputs.search_runs:
         quality = _read(RunDirectory(run.path).search_quality_path)
         if not isinstance(quality, dict):
@@ -253,6 +253,10 @@ def _quality_section(inputs: ReportInputs) -> Section:
                     bold.add((len(network_rows), 2))
                 network_rows.append([run.label, str(candidate.get("candidate")), f"{candidate.get('mauc', float('nan')):.4f}",
                                      str(choice.get("metric"))])
+            if isinstance(choice.get("gain_over_anchor"), (int, float)):
+                gains.append(f"{run.label}: the best searched network scored {100 * choice['gain_over_anchor']:+.2f} "
+                             f"± {100 * choice.get('gain_standard_error', float('nan')):.2f} mAUC points against the "
+                             f"best anchor (margin {choice.get('margin_se')} standard errors); kept {choice['chosen']}.")
 
         def number(key: str, scale: float = 1.0, digits: int = 3) -> str:
             value = quality.get(key)
@@ -279,7 +283,9 @@ def _quality_section(inputs: ReportInputs) -> Section:
             "Candidate networks of search.derive=networks", ["run", "candidate", "mAUC", "scored by"], network_rows,
             bold, note="Each whole candidate network (the policy's argmax, networks drawn from the policy, fixed-head "
                        "anchors) trained stand-alone on its own trunk; the bold one was kept. An anchor kept means "
-                       "the search found no network better than that fixed head."))
+                       "the search found no network clearly better than that fixed head."))
+        if gains:
+            section.blocks.append(Text(" ".join(gains)))
     return section
 
 

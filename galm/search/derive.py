@@ -142,8 +142,9 @@ def trained_networks(
 ) -> tuple[list[int], torch.Tensor, dict[str, Any]]:
     """The whole candidate network (``candidates[k]``, one head per searched attribute) with the best
     mean AUC over attributes after stand-alone training (:func:`candidate_scores`, each network on its
-    own trunk, all with the same seed and folds so that they differ by their heads alone); every
-    attribute takes its head from that network. Returns the choice per attribute, the AUCs (K, m) and
+    own trunk, all with the same seed and folds so that they differ by their heads alone), or the best
+    anchor where that is not clearly better (:func:`choose_network`); every attribute takes its head
+    from that network. Returns the choice per attribute, the AUCs (K, m) and
     the record of every network's score."""
     names = [state.attribute_names[a] for a in state.active.tolist()]
     domain = state.domain.subset_attributes(names)
@@ -153,14 +154,37 @@ def trained_networks(
                              state.execution)
             for network in candidates
         ])
-    mauc = np.array([np.nanmean(row) if np.isfinite(row).any() else -1.0 for row in aucs])
-    chosen = int(mauc.argmax())
+    anchors = [k for k, label in enumerate(labels) if label.startswith("anchor ")]
+    chosen, record = choose_network(aucs, anchors, state.config.derive_margin_se)
     record = {
         "metric": "cross_validated_mauc" if state.config.derive_folds >= 2 else "val_mauc_after_training",
         "chosen": labels[chosen],
-        "networks": [{"candidate": label, "mauc": float(score)} for label, score in zip(labels, mauc)],
+        "networks": [{"candidate": label, "mauc": score} for label, score in zip(labels, record.pop("mauc"))],
+        **record,
     }
     return [chosen] * len(names), torch.as_tensor(aucs, dtype=torch.float32), record
+
+
+def choose_network(aucs: np.ndarray, anchors: Sequence[int], margin_se: float) -> tuple[int, dict[str, Any]]:
+    """The index of the network to keep among K scored ones (`aucs` (K, m), per attribute) and the
+    evidence: the best by mean AUC, except that a network that is not an anchor must beat the best
+    anchor by more than `margin_se` standard errors of their paired per-attribute differences.
+
+    The networks share folds and seeds, so per-attribute differences are paired; a gain smaller than
+    their standard error is within the scoring noise and does not justify leaving a fixed head."""
+    mauc = np.array([float(np.nanmean(row)) if np.isfinite(row).any() else -1.0 for row in aucs])
+    best = int(mauc.argmax())
+    record: dict[str, Any] = {"mauc": mauc.tolist()}
+    searched = [k for k in range(len(aucs)) if k not in anchors]
+    if not anchors or not searched or best in anchors:
+        return best, record
+    anchor = max(anchors, key=lambda k: mauc[k])
+    both = np.isfinite(aucs[best]) & np.isfinite(aucs[anchor])
+    differences = aucs[best][both] - aucs[anchor][both]
+    gain = float(differences.mean()) if both.any() else 0.0
+    error = float(differences.std(ddof=1) / np.sqrt(both.sum())) if both.sum() >= 2 else float("inf")
+    record.update({"gain_over_anchor": gain, "gain_standard_error": error, "margin_se": margin_se})
+    return (best if gain > margin_se * error else anchor), record
 
 
 def candidate_scores(
