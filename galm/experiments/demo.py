@@ -14,7 +14,7 @@ from galm.config.typed import to_mapping
 from galm.data.domain import AttributeDomain
 from galm.data.sources import config_domain
 from galm.runs.architectures import architectures_record, resolve_architectures
-from galm.runs.atomic import atomic_write_bytes, write_json
+from galm.runs.atomic import atomic_write_bytes, read_json, write_json
 from galm.runs.directory import RunDirectory
 from galm.search.derive import DerivedHead
 from galm.search.jobs import retrain_run, search_run
@@ -37,7 +37,8 @@ def run_demo(run: RunDirectory, config: GalmConfig, device: torch.device) -> str
     control = train_and_evaluate(
         control_run, domain, archs, config.space, retrain, config.seed, device, execution=config.execution
     )
-    text = demo_summary(heads, searched, control, space)
+    choice = read_json(run.search_quality_path).get("derived_network") if run.search_quality_path.is_file() else None
+    text = demo_summary(heads, searched, control, space, choice)
     atomic_write_bytes(run.summary_path, text.encode("utf-8"))
     return text
 
@@ -64,8 +65,10 @@ def write_samples(run: RunDirectory, domain: AttributeDomain, n: int = SAMPLE_IM
     atomic_write_bytes(run.samples_dir / SAMPLES_TABLE, table.getvalue().encode("utf-8"))
 
 
-def demo_summary(heads: list[DerivedHead], searched: AucReport, control: AucReport, space: SearchSpace) -> str:
-    """Markdown: per-attribute AUC of the searched and the random network, mAUC, frequent choices."""
+def demo_summary(heads: list[DerivedHead], searched: AucReport, control: AucReport, space: SearchSpace,
+                 choice: dict | None = None) -> str:
+    """Markdown: per-attribute AUC of the searched and the random network, mAUC, which whole network a
+    ``search.derive=networks`` kept (`choice`, from ``search_quality.json``), frequent choices."""
     lines = [
         f"## GALM demo: test-class AUC ({searched.split} split, unseen classes)",
         "",
@@ -82,6 +85,7 @@ def demo_summary(heads: list[DerivedHead], searched: AucReport, control: AucRepo
         f"Searched network mAUC {searched.mauc:.4f} vs random-architecture control {control.mauc:.4f} "
         f"({'at or above' if searched.mauc >= control.mauc else 'below'} the control).",
         "",
+        *_network_choice_lines(choice),
         "Most frequent choices of the derived heads:",
         "",
     ]
@@ -89,6 +93,19 @@ def demo_summary(heads: list[DerivedHead], searched: AucReport, control: AucRepo
         choice, share = max(freqs.items(), key=lambda item: item[1])
         lines.append(f"- {decision}: {choice} ({share:.0%})")
     return "\n".join(lines) + "\n"
+
+
+def _network_choice_lines(choice: dict | None) -> list[str]:
+    """What ``search.derive=networks`` kept and why, in a sentence (nothing for other derivations)."""
+    if not choice:
+        return []
+    scores = ", ".join(f"{n['candidate']} {n['mauc']:.4f}" for n in choice["networks"])
+    text = f"The derivation scored whole networks ({choice['metric']}: {scores}) and kept {choice['chosen']}"
+    if "gain_over_anchor" in choice:
+        text += (f"; the best searched network was {100 * choice['gain_over_anchor']:+.2f} ± "
+                 f"{100 * choice['gain_standard_error']:.2f} points from the best anchor, and must beat it by more "
+                 f"than {choice['margin_se']:g} standard errors to replace it")
+    return [text + ".", ""]
 
 
 def _auc_text(value: float | None) -> str:

@@ -1,0 +1,29 @@
+"""The `galm demo` summary: per-attribute table, verdict against the control, and what derive=networks kept."""
+
+from galm.experiments.demo import demo_summary
+from galm.search.derive import DerivedHead
+from galm.space import SearchSpace
+from galm.training.evaluate import AucReport
+
+
+def _summary(choice):
+    space = SearchSpace()
+    heads = [DerivedHead("striped", space.largest(), 0.4, 0.71), DerivedHead("furry", space.largest(), 0.3, 0.66)]
+    searched = AucReport({"striped": 0.81, "furry": 0.69}, split="test")
+    control = AucReport({"striped": 0.74, "furry": 0.70}, split="test")
+    return demo_summary(heads, searched, control, space, choice)
+
+
+def test_demo_summary_states_the_verdict_and_which_network_the_derivation_kept():
+    choice = {"metric": "cross_validated_mauc", "chosen": "anchor largest", "gain_over_anchor": 0.003,
+              "gain_standard_error": 0.0058, "margin_se": 1.0,
+              "networks": [{"candidate": "argmax", "mauc": 0.7332}, {"candidate": "anchor largest", "mauc": 0.7491}]}
+    text = _summary(choice)
+    assert "| striped | `c4k5s12-c5k5s123-f256-f256-o2` | 0.810 | 0.740 |" in text
+    assert "Searched network mAUC 0.7500 vs random-architecture control 0.7200 (at or above the control)" in text
+    assert "argmax 0.7332, anchor largest 0.7491) and kept anchor largest" in text
+    assert "+0.30 ± 0.58 points from the best anchor, and must beat it by more than 1 standard errors" in text
+
+
+def test_demo_summary_of_a_per_attribute_derivation_has_no_network_line():
+    assert "whole networks" not in _summary(None)
