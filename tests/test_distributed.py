@@ -37,8 +37,10 @@ SEARCH = [
 # 2 processes against 1: float sums in another order. Most of that stays at rounding level (see
 # test_sharded_steps_equal_one_process), but Adam turns rounding in a zero gradient into a full step
 # and ReLU/max-pool ties flip, so after a few steps single predictions near 0 can flip. Tolerance:
-# identical derived architectures, identical first controller reward, every per-update reward
-# (mean accuracy of 4 attributes x 8 images) within 2/32, their mean within 1/32.
+# identical derived architectures, the first controller reward within one prediction (1/32: on an
+# AVX-512 Xeon the first reward already differed by one flip, on AVX2 EPYCs it was identical), every
+# per-update reward (mean accuracy of 4 attributes x 8 images) within 2/32, their mean within 1/32.
+REWARD_FIRST_TOLERANCE = 1 / 32
 REWARD_STEP_TOLERANCE = 2 / 32
 REWARD_MEAN_TOLERANCE = 1 / 32
 
@@ -150,7 +152,7 @@ def test_two_processes_search_as_one(two_process_search: Path, tmp_path: Path) -
     one, two = outcome(tmp_path / "one"), outcome(two_process_search)
     assert two["architectures"] == one["architectures"]
     assert len(two["rewards"]) == len(one["rewards"]) == 4 * 4
-    assert two["rewards"][0] == one["rewards"][0]
+    assert abs(two["rewards"][0] - one["rewards"][0]) <= REWARD_FIRST_TOLERANCE + 1e-9
     differences = [abs(a - b) for a, b in zip(one["rewards"], two["rewards"])]
     assert max(differences) <= REWARD_STEP_TOLERANCE + 1e-9, differences
     assert abs(sum(one["rewards"]) - sum(two["rewards"])) / len(differences) <= REWARD_MEAN_TOLERANCE, differences
