@@ -22,7 +22,7 @@ def test_demo_summary_states_the_verdict_and_which_network_the_derivation_kept()
     assert "| striped | `c4k5s12-c5k5s123-f256-f256-o2` | 0.810 | 0.740 |" in text
     assert "Searched network mAUC 0.7500 vs random-architecture control 0.7200 (at or above the control)" in text
     assert "argmax 0.7332, anchor largest 0.7491) and kept anchor largest" in text
-    assert "+0.30 ± 0.58 points from the best anchor, and must beat it by more than 1 standard errors" in text
+    assert "+0.30 ± 0.58 points from the best anchor, and must beat it by more than 1 × that standard error" in text
 
 
 def test_demo_summary_of_a_per_attribute_derivation_has_no_network_line():

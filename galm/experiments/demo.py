@@ -104,7 +104,7 @@ def _network_choice_lines(choice: dict | None) -> list[str]:
     if "gain_over_anchor" in choice:
         text += (f"; the best searched network was {100 * choice['gain_over_anchor']:+.2f} ± "
                  f"{100 * choice['gain_standard_error']:.2f} points from the best anchor, and must beat it by more "
-                 f"than {choice['margin_se']:g} standard errors to replace it")
+                 f"than {choice['margin_se']:g} × that standard error to replace it")
     return [text + ".", ""]
 
 
