@@ -35,12 +35,12 @@ def test_space_names_its_corners_and_refuses_heads_outside_it():
 def test_networks_derive_keeps_one_whole_candidate_network_and_records_every_score():
     torch.manual_seed(0)
     config = read_config(None, [*TINY, "search.derive_anchors=[largest,default]", "search.derive_folds=2",
-                                    "search.derive_margin_se=0"])
+                                    "search.derive_margin_se=0", "search.derive_repeats=2"])
     state = build_search(config, config_domain(config), torch.device("cpu"))
     heads = derive(state)
     record = state.network_choice
     assert [n["candidate"] for n in record["networks"]] == ["argmax", "sample 1", "anchor largest", "anchor default"]
-    assert record["metric"] == "cross_validated_mauc"
+    assert record["metric"] == "cross_validated_mauc" and record["repeats"] == 2
     scores = [n["mauc"] for n in record["networks"]]
     assert all(0.0 <= s <= 1.0 for s in scores)
     chosen = record["networks"][int(np.argmax(scores))]["candidate"]
@@ -66,22 +66,40 @@ def test_networks_derive_on_the_validation_split_and_a_bad_anchor_is_a_config_er
         build_search(bad, config_domain(bad), torch.device("cpu"))
     with pytest.raises(ConfigError, match="search.derive_margin_se"):
         read_config(None, [*TINY, "search.derive_margin_se=-1"])
+    with pytest.raises(ConfigError, match="search.derive_repeats"):
+        read_config(None, [*TINY, "search.derive_repeats=0"])
 
 
 def test_a_searched_network_must_beat_the_best_anchor_by_more_than_the_margin():
     anchor = np.array([0.70, 0.80, 0.60, 0.90])
     noisy = anchor + np.array([0.05, -0.03, 0.04, -0.04])  # +0.005 on average, standard error 0.0228
     clear = anchor + np.array([0.02, 0.03, 0.02, 0.03])  # +0.025, standard error 0.0029
-    aucs = np.stack([noisy, anchor, anchor - 0.1])
+    aucs = np.stack([noisy, anchor, anchor - 0.1])[None]  # one scoring (R = 1) of 3 networks
     chosen, record = choose_network(aucs, anchors=[1, 2], margin_se=1.0)
     assert chosen == 1
     assert record["gain_over_anchor"] == pytest.approx(0.005)
     assert record["gain_standard_error"] == pytest.approx(np.std([0.05, -0.03, 0.04, -0.04], ddof=1) / 2)
     assert choose_network(aucs, anchors=[1, 2], margin_se=0.0)[0] == 0  # margin 0: the best by mean AUC
-    assert choose_network(np.stack([clear, anchor]), anchors=[1], margin_se=1.0)[0] == 0
+    assert choose_network(np.stack([clear, anchor])[None], anchors=[1], margin_se=1.0)[0] == 0
     # Without anchors, or when an anchor is best, the best mean AUC is kept and there is no gain to test.
-    assert choose_network(aucs, anchors=[], margin_se=5.0) == (0, {"mauc": pytest.approx(aucs.mean(axis=1))})
-    assert choose_network(aucs[[2, 1]], anchors=[1], margin_se=1.0)[0] == 1
+    assert choose_network(aucs, anchors=[], margin_se=5.0) == (0, {"mauc": pytest.approx(aucs[0].mean(axis=1))})
+    assert choose_network(aucs[:, [2, 1]], anchors=[1], margin_se=1.0)[0] == 1
     # An attribute without an AUC in either network is left out of the paired differences.
-    with_gap = np.stack([np.append(clear, np.nan), np.append(anchor, 0.5)])
+    with_gap = np.stack([np.append(clear, np.nan), np.append(anchor, 0.5)])[None]
     assert choose_network(with_gap, anchors=[1], margin_se=1.0)[1]["gain_over_anchor"] == pytest.approx(0.025)
+
+
+def test_repeated_scorings_judge_the_gain_by_its_spread_over_repeats():
+    anchor = np.array([0.70, 0.80, 0.60, 0.90])
+    # The same clear per-attribute gain (+0.025) in one partition, a loss in the next: the mean gain
+    # over the two repeats (+0.005) is within the spread of the repeats, so the anchor stays.
+    first = np.stack([anchor + 0.025, anchor])
+    second = np.stack([anchor - 0.015, anchor])
+    chosen, record = choose_network(np.stack([first, second]), anchors=[1], margin_se=1.0)
+    assert chosen == 1
+    assert record["gain_over_anchor"] == pytest.approx(0.005)
+    assert record["gain_standard_error"] == pytest.approx(np.std([0.025, -0.015], ddof=1) / np.sqrt(2))
+    assert record["mauc"] == pytest.approx([anchor.mean() + 0.005, anchor.mean()])
+    # Gains that agree across repeats clear the margin.
+    steady = np.stack([np.stack([anchor + 0.02, anchor]), np.stack([anchor + 0.03, anchor])])
+    assert choose_network(steady, anchors=[1], margin_se=1.0)[0] == 0

@@ -239,6 +239,10 @@ class SearchConfig:
     # over it exceeds this many standard errors of the paired per-attribute differences (1: the
     # one-standard-error rule), because a gain within the scoring noise is as likely a worse network.
     derive_margin_se: float = 1.0
+    # derive=networks: score every network this many times, each with other folds and training seeds,
+    # and average; with 2 or more the margin's standard error is that of the repeats (the fold
+    # partition moves a gain more than the attributes do), at that many times the cost.
+    derive_repeats: int = 1
     # derive=trained: the argmax and derive_samples sampled heads of every attribute are trained
     # stand-alone (all attributes' candidates in one batched network) for this many epochs on the
     # training split, and each attribute keeps the one with the best validation AUC.
@@ -260,7 +264,7 @@ class SearchConfig:
     retrain_init: Literal["scratch", "supernet"] = "scratch"
 
     def __post_init__(self) -> None:
-        _at_least("search", self, 1, "batch_size", "derive_epochs")
+        _at_least("search", self, 1, "batch_size", "derive_epochs", "derive_repeats")
         _at_least("search", self, 0, "episodes", "shared_steps", "controller_steps", "attributes_per_step",
                   "controller_attributes_per_step", "warmup_episodes", "crop_padding", "derive_samples", "derive_folds",
                   "min_positives", "reward_batch_size")

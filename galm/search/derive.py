@@ -14,6 +14,7 @@ validation split.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Sequence
 
@@ -142,47 +143,69 @@ def trained_networks(
 ) -> tuple[list[int], torch.Tensor, dict[str, Any]]:
     """The whole candidate network (``candidates[k]``, one head per searched attribute) with the best
     mean AUC over attributes after stand-alone training (:func:`candidate_scores`, each network on its
-    own trunk, all with the same seed and folds so that they differ by their heads alone), or the best
-    anchor where that is not clearly better (:func:`choose_network`); every attribute takes its head
-    from that network. Returns the choice per attribute, the AUCs (K, m) and
-    the record of every network's score."""
+    own trunk, all with the same seed and folds so that they differ by their heads alone, repeated with
+    ``search.derive_repeats`` other seeds and folds), or the best anchor where that is not clearly
+    better (:func:`choose_network`); every attribute takes its head from that network. Returns the
+    choice per attribute, the AUCs (K, m, averaged over repeats) and the record of every network's score."""
     names = [state.attribute_names[a] for a in state.active.tolist()]
     domain = state.domain.subset_attributes(names)
     with torch.enable_grad():
-        aucs = np.concatenate([
-            candidate_scores(domain, [network], state.config, state.space.config, train, state.seed, state.device,
-                             state.execution)
-            for network in candidates
+        aucs = np.stack([
+            np.concatenate([
+                candidate_scores(domain, [network], state.config, state.space.config, train,
+                                 state.seed + REPEAT_SEED_STRIDE * repeat, state.device, state.execution)
+                for network in candidates
+            ])
+            for repeat in range(state.config.derive_repeats)
         ])
     anchors = [k for k, label in enumerate(labels) if label.startswith("anchor ")]
     chosen, record = choose_network(aucs, anchors, state.config.derive_margin_se)
     record = {
         "metric": "cross_validated_mauc" if state.config.derive_folds >= 2 else "val_mauc_after_training",
+        "repeats": len(aucs),
         "chosen": labels[chosen],
         "networks": [{"candidate": label, "mauc": score} for label, score in zip(labels, record.pop("mauc"))],
         **record,
     }
-    return [chosen] * len(names), torch.as_tensor(aucs, dtype=torch.float32), record
+    with warnings.catch_warnings():  # an attribute without an AUC in any repeat stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_aucs = np.nanmean(aucs, axis=0)
+    return [chosen] * len(names), torch.as_tensor(mean_aucs, dtype=torch.float32), record
+
+
+# Seeds of the repeated scorings of derive=networks: far enough apart that folds and inits differ.
+REPEAT_SEED_STRIDE = 1009
 
 
 def choose_network(aucs: np.ndarray, anchors: Sequence[int], margin_se: float) -> tuple[int, dict[str, Any]]:
-    """The index of the network to keep among K scored ones (`aucs` (K, m), per attribute) and the
-    evidence: the best by mean AUC, except that a network that is not an anchor must beat the best
-    anchor by more than `margin_se` standard errors of their paired per-attribute differences.
+    """The index of the network to keep among K scored ones (`aucs` (R, K, m): R repeated scorings,
+    per attribute) and the evidence: the best by mean AUC, except that a network that is not an
+    anchor must beat the best anchor by more than `margin_se` standard errors of its gain.
 
-    The networks share folds and seeds, so per-attribute differences are paired; a gain smaller than
-    their standard error is within the scoring noise and does not justify leaving a fixed head."""
-    mauc = np.array([float(np.nanmean(row)) if np.isfinite(row).any() else -1.0 for row in aucs])
+    Within one scoring the networks share folds and seeds, so the gain is paired. With R >= 2 its
+    standard error is that of the mean over repeats (on syn1 one CV's gain moved by 1.8 points between
+    fold partitions, three times its spread over attributes); with R = 1 it is that of the paired
+    per-attribute differences. A gain within that noise does not justify leaving a fixed head."""
+    with warnings.catch_warnings():  # a network or attribute without any AUC is handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_repeat = np.nanmean(aucs, axis=2)  # (R, K)
+        mauc = np.nan_to_num(np.nanmean(per_repeat, axis=0), nan=-1.0)
     best = int(mauc.argmax())
     record: dict[str, Any] = {"mauc": mauc.tolist()}
-    searched = [k for k in range(len(aucs)) if k not in anchors]
+    searched = [k for k in range(aucs.shape[1]) if k not in anchors]
     if not anchors or not searched or best in anchors:
         return best, record
     anchor = max(anchors, key=lambda k: mauc[k])
-    both = np.isfinite(aucs[best]) & np.isfinite(aucs[anchor])
-    differences = aucs[best][both] - aucs[anchor][both]
-    gain = float(differences.mean()) if both.any() else 0.0
-    error = float(differences.std(ddof=1) / np.sqrt(both.sum())) if both.sum() >= 2 else float("inf")
+    both = np.isfinite(aucs[:, best]) & np.isfinite(aucs[:, anchor])  # (R, m)
+    if len(aucs) >= 2:
+        gains = np.array([(aucs[r, best][both[r]] - aucs[r, anchor][both[r]]).mean() for r in range(len(aucs))
+                          if both[r].any()])
+        gain = float(gains.mean()) if gains.size else 0.0
+        error = float(gains.std(ddof=1) / np.sqrt(gains.size)) if gains.size >= 2 else float("inf")
+    else:
+        differences = aucs[0, best][both[0]] - aucs[0, anchor][both[0]]
+        gain = float(differences.mean()) if differences.size else 0.0
+        error = float(differences.std(ddof=1) / np.sqrt(differences.size)) if differences.size >= 2 else float("inf")
     record.update({"gain_over_anchor": gain, "gain_standard_error": error, "margin_se": margin_se})
     return (best if gain > margin_se * error else anchor), record
 
