@@ -304,9 +304,9 @@ def main() -> None:
               f"kendall tau {row['kendall_tau_mean']:.3f} (pooled {row['kendall_tau_pooled']:.3f}; "
               f"short training {row['short_training_tau_mean']:.3f})  "
               f"search {row['search_seconds']:.0f} s", flush=True)
-        if row["derived_network"]:
-            scores = ", ".join(f"{n['candidate']} {n['mauc']:.4f}" for n in row["derived_network"]["networks"])
-            choice = row["derived_network"]
+        choice = row["derived_network"]
+        if choice:
+            scores = ", ".join(f"{n['candidate']} {n['mauc']:.4f}" for n in choice["networks"])
             gain = (f"; best searched {100 * choice['gain_over_anchor']:+.2f} ± "
                     f"{100 * choice['gain_standard_error']:.2f} points over the best anchor"
                     if "gain_over_anchor" in choice else "")

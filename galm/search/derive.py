@@ -192,20 +192,15 @@ def choose_network(aucs: np.ndarray, anchors: Sequence[int], margin_se: float) -
         mauc = np.nan_to_num(np.nanmean(per_repeat, axis=0), nan=-1.0)
     best = int(mauc.argmax())
     record: dict[str, Any] = {"mauc": mauc.tolist()}
-    searched = [k for k in range(aucs.shape[1]) if k not in anchors]
-    if not anchors or not searched or best in anchors:
+    if not anchors or best in anchors:  # nothing to test the best network against
         return best, record
     anchor = max(anchors, key=lambda k: mauc[k])
     both = np.isfinite(aucs[:, best]) & np.isfinite(aucs[:, anchor])  # (R, m)
-    if len(aucs) >= 2:
-        gains = np.array([(aucs[r, best][both[r]] - aucs[r, anchor][both[r]]).mean() for r in range(len(aucs))
-                          if both[r].any()])
-        gain = float(gains.mean()) if gains.size else 0.0
-        error = float(gains.std(ddof=1) / np.sqrt(gains.size)) if gains.size >= 2 else float("inf")
-    else:
-        differences = aucs[0, best][both[0]] - aucs[0, anchor][both[0]]
-        gain = float(differences.mean()) if differences.size else 0.0
-        error = float(differences.std(ddof=1) / np.sqrt(differences.size)) if differences.size >= 2 else float("inf")
+    differences = [aucs[r, best][both[r]] - aucs[r, anchor][both[r]] for r in range(len(aucs))]
+    # The gain's samples: one per repeat, or with a single scoring one per attribute.
+    samples = np.array([d.mean() for d in differences if d.size]) if len(aucs) >= 2 else differences[0]
+    gain = float(samples.mean()) if samples.size else 0.0
+    error = float(samples.std(ddof=1) / np.sqrt(samples.size)) if samples.size >= 2 else float("inf")
     record.update({"gain_over_anchor": gain, "gain_standard_error": error, "margin_se": margin_se})
     return (best if gain > margin_se * error else anchor), record
 
