@@ -76,6 +76,13 @@ FIXED = {
 }
 
 
+def finite_mean(values) -> float:
+    """Mean of the finite values, NaN (without numpy's empty-slice warning) when there are none, as
+    with ``--skip-ranking``, where no tau is measured."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def retrain_seed(config: GalmConfig, repeat: int) -> int:
     """The training seed of the `repeat`-th retraining of a network (the run's own seed first)."""
     return config.seed + 7919 * repeat
@@ -332,8 +339,8 @@ def main() -> None:
     if two_seed:
         print(f"kendall tau against the mean of two stand-alone trainings ({len(two_seed)} seeds where "
               f"--ceiling ran): {np.mean(two_seed):.3f}")
-    print(f"kendall tau of short stand-alone training: {np.nanmean([r['short_training_tau_mean'] for r in rows]):.3f}")
-    print(f"kendall tau: {np.nanmean([r['kendall_tau_mean'] for r in rows]):.3f}")
+    print(f"kendall tau of short stand-alone training: {finite_mean(r['short_training_tau_mean'] for r in rows):.3f}")
+    print(f"kendall tau: {finite_mean(r['kendall_tau_mean'] for r in rows):.3f}")
     print(f"searched minus random median: {np.mean(margins):+.2f}")
 
 
