@@ -22,7 +22,17 @@ def test_demo_summary_states_the_verdict_and_which_network_the_derivation_kept()
     assert "| striped | `c4k5s12-c5k5s123-f256-f256-o2` | 0.810 | 0.740 |" in text
     assert "Searched network mAUC 0.7500 vs random-architecture control 0.7200 (at or above the control)" in text
     assert "argmax 0.7332, anchor largest 0.7491) and kept anchor largest" in text
-    assert "+0.30 ± 0.58 points from the best anchor, and must beat it by more than 1 × that standard error" in text
+    assert ("+0.30 ± 0.58 points from the best anchor, not more than the 1 × standard error a searched network "
+            "must beat it by, so the anchor stayed.") in text
+
+
+def test_demo_summary_says_when_a_searched_network_replaced_the_anchor():
+    choice = {"metric": "cross_validated_mauc", "chosen": "sample 1", "gain_over_anchor": 0.0226,
+              "gain_standard_error": 0.011, "margin_se": 1.0,
+              "networks": [{"candidate": "sample 1", "mauc": 0.7469}, {"candidate": "anchor largest", "mauc": 0.7244}]}
+    text = _summary(choice)
+    assert "and kept sample 1; the best searched network was +2.26 ± 1.10 points from the best anchor" in text
+    assert "more than the 1 × standard error a searched network must beat it by, so it replaced the anchor." in text
 
 
 def test_demo_summary_of_a_per_attribute_derivation_has_no_network_line():

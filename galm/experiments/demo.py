@@ -102,9 +102,11 @@ def _network_choice_lines(choice: dict | None) -> list[str]:
     scores = ", ".join(f"{n['candidate']} {n['mauc']:.4f}" for n in choice["networks"])
     text = f"The derivation scored whole networks ({choice['metric']}: {scores}) and kept {choice['chosen']}"
     if "gain_over_anchor" in choice:
+        cleared = not str(choice["chosen"]).startswith("anchor ")
         text += (f"; the best searched network was {100 * choice['gain_over_anchor']:+.2f} ± "
-                 f"{100 * choice['gain_standard_error']:.2f} points from the best anchor, and must beat it by more "
-                 f"than {choice['margin_se']:g} × that standard error to replace it")
+                 f"{100 * choice['gain_standard_error']:.2f} points from the best anchor, "
+                 f"{'more' if cleared else 'not more'} than the {choice['margin_se']:g} × standard error a searched "
+                 f"network must beat it by, so {'it replaced the anchor' if cleared else 'the anchor stayed'}")
     return [text + ".", ""]
 
 
