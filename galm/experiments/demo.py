@@ -16,7 +16,7 @@ from galm.data.sources import config_domain
 from galm.runs.architectures import architectures_record, resolve_architectures
 from galm.runs.atomic import atomic_write_bytes, read_json, write_json
 from galm.runs.directory import RunDirectory
-from galm.search.derive import DerivedHead
+from galm.search.derive import DerivedHead, is_anchor
 from galm.search.jobs import retrain_run, search_run
 from galm.space import SearchSpace, choice_frequencies
 from galm.training.evaluate import AucReport
@@ -102,7 +102,7 @@ def _network_choice_lines(choice: dict | None) -> list[str]:
     scores = ", ".join(f"{n['candidate']} {n['mauc']:.4f}" for n in choice["networks"])
     text = f"The derivation scored whole networks ({choice['metric']}: {scores}) and kept {choice['chosen']}"
     if "gain_over_anchor" in choice:
-        cleared = not str(choice["chosen"]).startswith("anchor ")
+        cleared = not is_anchor(str(choice["chosen"]))
         text += (f"; the best searched network was {100 * choice['gain_over_anchor']:+.2f} ± "
                  f"{100 * choice['gain_standard_error']:.2f} points from the best anchor, "
                  f"{'more' if cleared else 'not more'} than the {choice['margin_se']:g} × standard error a searched "

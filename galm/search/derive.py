@@ -104,7 +104,7 @@ def derive(
     state.network_choice = None
     if method == "networks":
         labels = ["argmax", *[f"sample {k + 1}" for k in range(samples)],
-                  *[f"anchor {name}" for name in state.config.derive_anchors]]
+                  *[ANCHOR_PREFIX + name for name in state.config.derive_anchors]]
         best, rewards, state.network_choice = trained_networks(state, archs, labels, train or TrainConfig())
     elif method == "trained":
         best, rewards = trained_candidates(state, archs, train or TrainConfig())
@@ -158,7 +158,7 @@ def trained_networks(
             ])
             for repeat in range(state.config.derive_repeats)
         ])
-    anchors = [k for k, label in enumerate(labels) if label.startswith("anchor ")]
+    anchors = [k for k, label in enumerate(labels) if is_anchor(label)]
     chosen, record = choose_network(aucs, anchors, state.config.derive_margin_se)
     record = {
         "metric": "cross_validated_mauc" if state.config.derive_folds >= 2 else "val_mauc_after_training",
@@ -171,6 +171,15 @@ def trained_networks(
         warnings.simplefilter("ignore", RuntimeWarning)
         mean_aucs = np.nanmean(aucs, axis=0)
     return [chosen] * len(names), torch.as_tensor(mean_aucs, dtype=torch.float32), record
+
+
+# How derive=networks labels a fixed-head network of search.derive_anchors ("anchor largest").
+ANCHOR_PREFIX = "anchor "
+
+
+def is_anchor(label: str) -> bool:
+    """Whether a candidate-network label of derive=networks names a fixed-head anchor, not a searched network."""
+    return label.startswith(ANCHOR_PREFIX)
 
 
 # Seeds of the repeated scorings of derive=networks: far enough apart that folds and inits differ.
